@@ -1,0 +1,214 @@
+//! The client: configuration, one connection pool, and the one request path every call takes.
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use once_cell::sync::OnceCell;
+use ureq::Agent;
+
+use crate::config::{Config, MAX_RESPONSE_BODY};
+use crate::envelope::{interpret, Answer, HttpAnswer};
+use crate::error::{Error, Result, Retry, Status};
+use crate::token::Token;
+use crate::transport;
+
+/// Longest `Retry-After` honoured; a longer one is cut to this (and to the call's time limit).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+/// First backoff step; doubled on each retry, with jitter.
+const BACKOFF_BASE: Duration = Duration::from_millis(200);
+
+/// A client of the open platform. Thread-safe: share one per process; its connection pool is
+/// reused by all calls and threads.
+pub struct Client {
+    config: Config,
+    base: String,
+    /// The agent and the process it was made in: a `fork()`ed child must not use connections
+    /// pooled by its parent (the two would interleave bytes on one socket).
+    agent: RwLock<(u32, Agent)>,
+}
+
+/// One API request, before it is sent.
+pub(crate) struct Request<'a> {
+    /// What is being done, for messages ("create offline download task").
+    pub what: &'a str,
+    /// Path and query below the base URL.
+    pub path: &'a str,
+    /// JSON body: a POST when present, a GET otherwise.
+    pub body: Option<&'a [u8]>,
+    /// Sent as `Authorization: Bearer`.
+    pub token: Option<&'a Token>,
+    /// Whether repeating the request is harmless (a read).
+    pub idempotent: bool,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl Client {
+    /// A client with this configuration (checked first).
+    pub fn new(config: Config) -> Result<Client> {
+        config.validate()?;
+        let base = config.base()?.to_owned();
+        let agent = transport::agent(&config, &base);
+        Ok(Client {
+            config,
+            base,
+            agent: RwLock::new((std::process::id(), agent)),
+        })
+    }
+
+    /// The process-wide client, configured from the environment on first use.
+    pub fn global() -> Result<&'static Client> {
+        static GLOBAL: OnceCell<Result<Client>> = OnceCell::new();
+        GLOBAL
+            .get_or_init(|| Client::new(Config::default()))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// This client's configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The agent for this process, made anew after a `fork()`.
+    fn agent(&self) -> Result<Agent> {
+        let pid = std::process::id();
+        let poisoned = || Error::new(Status::Internal, "connection pool lock poisoned");
+        {
+            let guard = self.agent.read().map_err(|_| poisoned())?;
+            if guard.0 == pid {
+                return Ok(guard.1.clone());
+            }
+        }
+        let mut guard = self.agent.write().map_err(|_| poisoned())?;
+        if guard.0 != pid {
+            let old = std::mem::replace(&mut guard.1, transport::agent(&self.config, &self.base));
+            // Dropping the parent's pool here could shut down TLS sessions the parent still
+            // uses; the child leaks it instead (once per fork).
+            std::mem::forget(old);
+            guard.0 = pid;
+        }
+        Ok(guard.1.clone())
+    }
+
+    /// The one request path: send, retry what is safe to retry, interpret the answer.
+    /// Everything happens within the configured overall time limit.
+    pub(crate) fn call(&self, req: &Request<'_>) -> Result<Answer> {
+        let agent = self.agent()?;
+        let deadline = Instant::now() + self.config.timeout;
+        let mut attempt: u32 = 0;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let result = self.send(&agent, req, attempt, remaining);
+            let err = match result {
+                Ok(answer) => return Ok(answer),
+                Err(e) => e,
+            };
+            let retry_after = match err.retry {
+                Retry::Safe(after) => Some(after),
+                Retry::ReadOnly if req.idempotent => Some(None),
+                _ => None,
+            };
+            let Some(retry_after) = retry_after.filter(|_| attempt < self.config.max_retries)
+            else {
+                return Err(finish(err, req));
+            };
+            let pause = retry_after
+                .map(|d| d.min(MAX_RETRY_AFTER))
+                .unwrap_or_else(|| backoff(attempt));
+            // A pause that would end past the deadline cannot lead to a useful answer.
+            if Instant::now() + pause + Duration::from_millis(10) >= deadline {
+                return Err(finish(err, req));
+            }
+            std::thread::sleep(pause);
+            attempt += 1;
+        }
+    }
+
+    fn send(
+        &self,
+        agent: &Agent,
+        req: &Request<'_>,
+        attempt: u32,
+        remaining: Duration,
+    ) -> Result<Answer> {
+        let url = format!("{}{}", self.base, req.path);
+        let auth = req.token.map(Token::header_value);
+        let response = match req.body {
+            Some(body) => {
+                let mut b = agent
+                    .post(&url)
+                    .header("Platform", "open_platform")
+                    .header("Content-Type", "application/json");
+                if let Some(auth) = &auth {
+                    b = b.header("Authorization", auth);
+                }
+                if attempt > 0 {
+                    // Retries get what is left of the call's time, not a fresh limit.
+                    b = b.config().timeout_global(Some(remaining)).build();
+                }
+                b.send(body)
+            }
+            None => {
+                let mut b = agent.get(&url).header("Platform", "open_platform");
+                if let Some(auth) = &auth {
+                    b = b.header("Authorization", auth);
+                }
+                if attempt > 0 {
+                    b = b.config().timeout_global(Some(remaining)).build();
+                }
+                b.call()
+            }
+        };
+        let mut response = response.map_err(transport::map_error)?;
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let retry_after = header("retry-after")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let location = header("location");
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BODY)
+            .read_to_vec()
+            .map_err(transport::map_error)?;
+        interpret(&HttpAnswer {
+            status,
+            retry_after,
+            location: location.as_deref(),
+            body: &body,
+        })
+    }
+}
+
+/// Puts the finishing touches on an error: what was being done, and no token in the text.
+fn finish(err: Error, req: &Request<'_>) -> Error {
+    let err = err.context(req.what);
+    match req.token {
+        Some(t) => err.redact(t.as_str()),
+        None => err,
+    }
+}
+
+/// Exponential backoff with jitter: 200 ms, 400 ms, 800 ms ... each scaled by 0.5 to 1.0.
+fn backoff(attempt: u32) -> Duration {
+    let full = BACKOFF_BASE.saturating_mul(1u32 << attempt.min(10));
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(attempt);
+    let jitter = 0.5 + (h.finish() % 1000) as f64 / 2000.0;
+    full.mul_f64(jitter)
+}

@@ -1,0 +1,267 @@
+//! Client configuration: documented defaults, the environment, and the caller's JSON.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::json::{parse_object, printable, type_name};
+use crate::url::parse_http_url;
+
+/// The service's base URL.
+pub const DEFAULT_BASE_URL: &str = "https://open-api.123pan.com";
+/// The environment variable that overrides the base URL of default-configured clients.
+pub const BASE_URL_ENV: &str = "PAN_API_BASE_URL";
+/// Default limit for establishing a connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default limit for one whole call (resolve, connect, send, receive, retries).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default number of retries of a request that the service certainly did not act on.
+pub const DEFAULT_MAX_RETRIES: u32 = 3;
+/// Default pause between progress polls while waiting.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(1000);
+/// The shortest pause between polls (other clients poll at about 5 per second at most).
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// Largest configuration text accepted, in bytes.
+pub const MAX_CONFIG_LEN: usize = 64 * 1024;
+/// Largest response body read, in bytes; the API's answers are a few hundred bytes.
+pub const MAX_RESPONSE_BODY: u64 = 1024 * 1024;
+
+/// How a [`Client`](crate::Client) talks to the service. Build it with [`Config::default`]
+/// (the documented defaults plus the environment), then adjust fields or use
+/// [`Config::from_json`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Base URL, default [`DEFAULT_BASE_URL`] or `$PAN_API_BASE_URL`. Plain `http://` only for
+    /// loopback hosts.
+    pub base_url: String,
+    /// Limit for establishing a connection (default 10 s).
+    pub connect_timeout: Duration,
+    /// Limit for a whole call including retries (default 30 s).
+    pub timeout: Duration,
+    /// Retries of requests the service certainly did not act on (default 3).
+    pub max_retries: u32,
+    /// Pause between progress polls while waiting (default 1 s, at least 200 ms).
+    pub poll_interval: Duration,
+    /// `User-Agent` header (default `pan-offline/<version>`).
+    pub user_agent: String,
+    /// Proxy URL. `None`: from the environment (`HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`, ...)
+    /// except for loopback hosts; `Some("")`: no proxy.
+    pub proxy: Option<String>,
+    /// Client ID for fetching access tokens.
+    pub client_id: Option<String>,
+    /// Client secret for fetching access tokens.
+    pub client_secret: Option<String>,
+}
+
+impl Default for Config {
+    /// The documented defaults, with the base URL from `$PAN_API_BASE_URL` when it is set.
+    fn default() -> Config {
+        Config {
+            base_url: std::env::var(BASE_URL_ENV)
+                .ok()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            timeout: DEFAULT_TIMEOUT,
+            max_retries: DEFAULT_MAX_RETRIES,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            user_agent: concat!("pan-offline/", env!("CARGO_PKG_VERSION")).to_owned(),
+            proxy: None,
+            client_id: None,
+            client_secret: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("base_url", &self.base_url)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .field("max_retries", &self.max_retries)
+            .field("poll_interval", &self.poll_interval)
+            .field("user_agent", &self.user_agent)
+            .field("proxy", &self.proxy.as_ref().map(|_| "<set>"))
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+const KEYS: &str = "baseUrl, connectTimeoutMs, timeoutMs, maxRetries, pollIntervalMs, userAgent, proxy, clientID, clientSecret";
+/// Longest time limit accepted: one day.
+const MAX_MS: u64 = 86_400_000;
+
+impl Config {
+    /// The defaults overridden by the keys of a JSON object (see the header for the keys).
+    /// Unknown or mistyped keys are refused by name.
+    pub fn from_json(text: &str) -> Result<Config> {
+        let mut c = Config::default();
+        for (key, value) in parse_object(text, "config", MAX_CONFIG_LEN)?.0 {
+            match key.as_str() {
+                "baseUrl" => c.base_url = string(&key, value)?,
+                "connectTimeoutMs" => c.connect_timeout = millis(&key, &value, 1)?,
+                "timeoutMs" => c.timeout = millis(&key, &value, 1)?,
+                "pollIntervalMs" => {
+                    c.poll_interval = millis(&key, &value, MIN_POLL_INTERVAL.as_millis() as u64)?
+                }
+                "maxRetries" => c.max_retries = integer(&key, &value, 0, 10)? as u32,
+                "userAgent" => c.user_agent = string(&key, value)?,
+                "proxy" => c.proxy = Some(string(&key, value)?),
+                "clientID" => c.client_id = Some(string(&key, value)?),
+                "clientSecret" => c.client_secret = Some(string(&key, value)?),
+                other => {
+                    return Err(Error::invalid(format!(
+                        "config: unknown key `{}` (the keys are {KEYS}; names are case-sensitive)",
+                        printable(other, 64)
+                    )))
+                }
+            }
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Checks every field; the error names the field.
+    pub fn validate(&self) -> Result<()> {
+        base_url(&self.base_url)?;
+        if let Some(c) = self
+            .user_agent
+            .chars()
+            .find(|c| c.is_control() || !c.is_ascii())
+        {
+            return Err(Error::invalid(format!(
+                "config: `userAgent` contains '{}' (printable ASCII only)",
+                c.escape_default()
+            )));
+        }
+        if let Some(p) = self.proxy.as_deref().filter(|p| !p.is_empty()) {
+            ureq::Proxy::new(p)
+                .map_err(|e| Error::invalid(format!("config: `proxy` is not a proxy URL: {e}")))?;
+        }
+        for (name, v) in [
+            ("clientID", &self.client_id),
+            ("clientSecret", &self.client_secret),
+        ] {
+            if v.as_deref().is_some_and(str::is_empty) {
+                return Err(Error::invalid(format!("config: `{name}` is empty")));
+            }
+        }
+        if self.client_id.is_some() != self.client_secret.is_some() {
+            return Err(Error::invalid(
+                "config: `clientID` and `clientSecret` go together: give both or neither",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The base URL without its trailing '/', checked.
+    pub(crate) fn base(&self) -> Result<&str> {
+        base_url(&self.base_url)
+    }
+}
+
+/// Checks a base URL: http(s), and cleartext only to loopback (the token must not travel in
+/// the clear over a network). Returns it without a trailing '/'.
+fn base_url(s: &str) -> Result<&str> {
+    let u = parse_http_url(s)
+        .map_err(|why| Error::invalid(format!("base URL `{}` {why}", printable(s, 200))))?;
+    if !u.https && !u.is_loopback() {
+        return Err(Error::invalid(format!(
+            "base URL `{}` is plain http to a host that is not loopback; the access token would \
+             travel in cleartext, so only https is accepted there",
+            printable(s, 200)
+        )));
+    }
+    if u.rest.contains(['?', '#']) {
+        return Err(Error::invalid(format!(
+            "base URL `{}` has a query or fragment",
+            printable(s, 200)
+        )));
+    }
+    Ok(s.trim_end_matches('/'))
+}
+
+fn string(key: &str, value: Value) -> Result<String> {
+    match value {
+        Value::String(s) => Ok(s),
+        other => Err(Error::invalid(format!(
+            "config: `{key}` must be a string, not {}",
+            type_name(&other)
+        ))),
+    }
+}
+
+fn integer(key: &str, value: &Value, min: u64, max: u64) -> Result<u64> {
+    match value.as_u64() {
+        Some(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(Error::invalid(format!(
+            "config: `{key}` must be an integer from {min} to {max}, not {}",
+            match value {
+                Value::Number(n) => n.to_string(),
+                other => type_name(other).to_owned(),
+            }
+        ))),
+    }
+}
+
+fn millis(key: &str, value: &Value, min: u64) -> Result<Duration> {
+    integer(key, value, min, MAX_MS).map(Duration::from_millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_overrides_defaults() {
+        let c = Config::from_json(
+            r#"{"baseUrl":"http://127.0.0.1:9/","timeoutMs":1500,"maxRetries":0,"pollIntervalMs":250}"#,
+        )
+        .expect("valid");
+        assert_eq!(c.base().expect("base"), "http://127.0.0.1:9");
+        assert_eq!(c.timeout, Duration::from_millis(1500));
+        assert_eq!(c.max_retries, 0);
+        assert_eq!(c.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
+    }
+
+    #[test]
+    fn bad_config_is_refused_by_name() {
+        for (json, want) in [
+            (r#"{"baseURL":"x"}"#, "unknown key `baseURL`"),
+            (r#"{"timeoutMs":"5"}"#, "`timeoutMs` must be an integer"),
+            (
+                r#"{"timeoutMs":0}"#,
+                "`timeoutMs` must be an integer from 1",
+            ),
+            (
+                r#"{"pollIntervalMs":10}"#,
+                "`pollIntervalMs` must be an integer from 200",
+            ),
+            (r#"{"maxRetries":-1}"#, "`maxRetries`"),
+            (r#"{"baseUrl":"http://example.com"}"#, "cleartext"),
+            (r#"{"baseUrl":"ftp://example.com"}"#, "base URL"),
+            (r#"{"userAgent":"a\r\nb"}"#, "`userAgent`"),
+            (r#"{"clientID":"a"}"#, "go together"),
+            (
+                r#"{"clientID":"","clientSecret":"s"}"#,
+                "`clientID` is empty",
+            ),
+        ] {
+            let e = Config::from_json(json).err().expect(json);
+            assert_eq!(e.status(), crate::Status::InvalidArgument, "{json}");
+            assert!(e.message().contains(want), "{json}: {}", e.message());
+        }
+    }
+
+    #[test]
+    fn debug_hides_the_secret() {
+        let c = Config::from_json(r#"{"clientID":"id","clientSecret":"hunter2"}"#).expect("ok");
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,39 @@
+//! # pan-offline
+//!
+//! Create offline download tasks on the 123pan open platform and follow them to the end, from
+//! Rust or, through its C ABI (`include/pan_offline.h`), from C, C++, Python or any language
+//! with an FFI.
+//!
+//! ```no_run
+//! use pan_offline::{Client, Config, OfflineDownload, Token};
+//!
+//! let client = Client::new(Config::default())?;
+//! let token = Token::new("eyJhbGciOi...")?;
+//! let req = OfflineDownload::from_json(r#"{"url":"https://example.com/a.mp4","dirID":10023}"#)?;
+//! let created = client.offline_download(&token, &req)?;
+//! println!("task {}", created.task_id);
+//! # Ok::<(), pan_offline::Error>(())
+//! ```
+//!
+//! Errors are one type, [`Error`], whose [`Status`] is the C ABI's stable code.
+#![deny(missing_docs)]
+
+mod client;
+mod config;
+mod envelope;
+mod error;
+pub mod ffi;
+mod json;
+mod offline;
+mod options;
+mod token;
+mod transport;
+mod url;
+
+pub use client::Client;
+pub use config::*;
+pub use error::{Error, Result, Status};
+pub use offline::{Created, Progress, TaskStatus};
+pub use options::{OfflineDownload, MAX_FILE_NAME_CHARS, MAX_OPTIONS_LEN};
+pub use token::{Token, MAX_TOKEN_LEN};
+pub use url::MAX_URL_LEN;

@@ -1,0 +1,99 @@
+//! The access token: checked once, never printed.
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+
+/// Longest token accepted, in bytes. Real tokens are JWTs of a few hundred bytes.
+pub const MAX_TOKEN_LEN: usize = 8192;
+
+/// A checked access token. Its `Debug` output is redacted, so it cannot leak through a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    /// Checks `raw`: non-empty printable ASCII without spaces (so CR/LF can never reach a
+    /// header). A leading `Bearer ` is accepted and removed, so it is not doubled.
+    pub fn new(raw: &str) -> Result<Token> {
+        let bare = strip_bearer(raw);
+        if bare.is_empty() {
+            return Err(Error::invalid("token is empty"));
+        }
+        if bare.len() > MAX_TOKEN_LEN {
+            return Err(Error::invalid(format!(
+                "token is {} bytes, longer than the limit of {MAX_TOKEN_LEN}",
+                bare.len()
+            )));
+        }
+        // Say where the offending byte is, never what the token is.
+        if let Some(pos) = bare.bytes().position(|b| !(0x21..=0x7e).contains(&b)) {
+            return Err(Error::invalid(format!(
+                "token has a space, control or non-ASCII character at byte {pos}"
+            )));
+        }
+        Ok(Token(bare.to_owned()))
+    }
+
+    /// The bare token, without `Bearer `.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The `Authorization` header value.
+    pub(crate) fn header_value(&self) -> String {
+        format!("Bearer {}", self.0)
+    }
+}
+
+fn strip_bearer(raw: &str) -> &str {
+    match raw.get(..7) {
+        Some(p) if p.eq_ignore_ascii_case("bearer ") => raw[7..].trim_start_matches(' '),
+        _ => raw,
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_prefix_is_accepted_and_not_doubled() {
+        let t = Token::new("Bearer abc.def").expect("valid");
+        assert_eq!(t.as_str(), "abc.def");
+        assert_eq!(t.header_value(), "Bearer abc.def");
+        assert_eq!(Token::new("bearer  x").expect("valid").as_str(), "x");
+    }
+
+    #[test]
+    fn bad_tokens_are_refused_without_echoing_them() {
+        for bad in [
+            "",
+            "Bearer ",
+            "se cret",
+            "secret\r\nX-Evil: 1",
+            "secr\u{e9}t",
+            "tab\tsecret",
+        ] {
+            let e = Token::new(bad).err().expect(bad);
+            assert!(
+                !bad.is_empty() && !e.message().contains("secret")
+                    || bad.is_empty()
+                    || bad == "Bearer "
+            );
+            assert!(e.message().starts_with("token "), "{}", e.message());
+        }
+        assert!(Token::new(&"a".repeat(MAX_TOKEN_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let t = Token::new("s3cr3t").expect("valid");
+        assert!(!format!("{t:?}").contains("s3cr3t"));
+    }
+}

@@ -1,0 +1,167 @@
+//! The HTTP transport: one ureq `Agent` per client, its resolver, and what its errors mean.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ureq::config::Config as AgentConfig;
+use ureq::http::Uri;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::Agent;
+
+use crate::config::Config;
+use crate::error::{Error, Retry, Status};
+use crate::url::parse_http_url;
+
+/// Idle connections kept per host. ureq keeps 3 by default; with more threads than that every
+/// extra call would open (and then drop) a fresh connection.
+const MAX_IDLE_PER_HOST: usize = 256;
+/// How long a resolved host name is reused. std's resolver does not expose the record's TTL;
+/// a minute is short enough to follow a changed record and long enough to spare every call a
+/// lookup.
+const DNS_TTL: Duration = Duration::from_secs(60);
+
+/// Builds the agent for a checked configuration.
+pub(crate) fn agent(config: &Config, base: &str) -> Agent {
+    let loopback = parse_http_url(base).is_ok_and(|u| u.is_loopback());
+    let proxy = match config.proxy.as_deref() {
+        Some("") => None,
+        // Checked by Config::validate.
+        Some(p) => ureq::Proxy::new(p).ok(),
+        // A proxy from the environment must not capture loopback traffic.
+        None if loopback => None,
+        None => ureq::Proxy::try_from_env(),
+    };
+    let agent_config: AgentConfig = Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(config.timeout))
+        .timeout_connect(Some(config.connect_timeout))
+        .max_idle_connections(MAX_IDLE_PER_HOST)
+        .max_idle_connections_per_host(MAX_IDLE_PER_HOST)
+        .user_agent(config.user_agent.as_str())
+        .proxy(proxy)
+        .build();
+    Agent::with_parts(
+        agent_config,
+        DefaultConnector::default(),
+        CachingResolver::default(),
+    )
+}
+
+/// A resolver that answers IP literals without a lookup (ureq's default spawns a thread per
+/// request when a time limit is set, even for `127.0.0.1`) and caches host names for
+/// [`DNS_TTL`].
+#[derive(Debug, Default)]
+struct CachingResolver {
+    cache: Mutex<HashMap<String, (Instant, ResolvedSocketAddrs)>>,
+}
+
+impl Resolver for CachingResolver {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &AgentConfig,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let host = uri.host().unwrap_or("");
+        let port = uri
+            .port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("https") {
+                443
+            } else {
+                80
+            });
+        if let Ok(ip) = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
+            let mut addrs = self.empty();
+            addrs.push(SocketAddr::new(ip, port));
+            return Ok(addrs);
+        }
+        let key = format!("{host}:{port}");
+        if let Ok(cache) = self.cache.lock() {
+            if let Some((at, addrs)) = cache.get(&key) {
+                if at.elapsed() < DNS_TTL {
+                    return Ok(addrs.clone());
+                }
+            }
+        }
+        let addrs = DefaultResolver::default().resolve(uri, config, timeout)?;
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(key, (Instant::now(), addrs.clone()));
+        }
+        Ok(addrs)
+    }
+}
+
+/// What a ureq error means for the caller: its status, its message, and whether the request
+/// certainly did not reach the service (so that even a create may be sent again).
+pub(crate) fn map_error(e: ureq::Error) -> Error {
+    use ureq::Error as E;
+    let safe = Retry::Safe(None);
+    match e {
+        E::Timeout(t) => {
+            // Before the connection exists nothing was sent.
+            let retry = match t {
+                ureq::Timeout::Resolve | ureq::Timeout::Connect => safe,
+                _ => Retry::ReadOnly,
+            };
+            Error::new(Status::Timeout, format!("time limit ({t}) ran out")).with_retry(retry)
+        }
+        E::HostNotFound => Error::new(Status::Network, "host not found").with_retry(safe),
+        E::ConnectionFailed => Error::new(Status::Network, "connection failed").with_retry(safe),
+        E::Io(io) => map_io(io),
+        E::Tls(why) => Error::new(Status::Tls, format!("TLS failed: {why}")),
+        E::Rustls(r) => Error::new(Status::Tls, format!("TLS failed: {r}")),
+        E::Pem(p) => Error::new(Status::Tls, format!("TLS certificate error: {p}")),
+        E::TlsRequired => Error::new(Status::Tls, "TLS was required but not negotiated"),
+        E::BodyExceedsLimit(n) => Error::new(
+            Status::BadResponse,
+            format!("response body is larger than the limit of {n} bytes"),
+        )
+        .with_retry(Retry::ReadOnly),
+        E::LargeResponseHeader(n, limit) => Error::new(
+            Status::BadResponse,
+            format!("response header of {n} bytes is larger than the limit of {limit}"),
+        )
+        .with_retry(Retry::ReadOnly),
+        E::Protocol(p) => Error::new(
+            Status::BadResponse,
+            format!("the server's answer is not valid HTTP: {p}"),
+        )
+        .with_retry(Retry::ReadOnly),
+        E::InvalidProxyUrl | E::ConnectProxyFailed(_) => {
+            Error::new(Status::Network, format!("proxy failed: {e}")).with_retry(safe)
+        }
+        other => Error::new(Status::Network, other.to_string()).with_retry(Retry::ReadOnly),
+    }
+}
+
+fn map_io(io: io::Error) -> Error {
+    use io::ErrorKind as K;
+    if let Some(tls) = io
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        return Error::new(Status::Tls, format!("TLS failed: {tls}"));
+    }
+    match io.kind() {
+        K::TimedOut | K::WouldBlock => {
+            Error::new(Status::Timeout, format!("time limit ran out: {io}"))
+                .with_retry(Retry::ReadOnly)
+        }
+        // Only connecting fails this way: the request was not sent.
+        K::ConnectionRefused | K::AddrNotAvailable | K::NetworkUnreachable | K::HostUnreachable => {
+            Error::new(Status::Network, format!("could not connect: {io}"))
+                .with_retry(Retry::Safe(None))
+        }
+        _ => Error::new(Status::Network, format!("connection failed: {io}"))
+            .with_retry(Retry::ReadOnly),
+    }
+}

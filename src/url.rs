@@ -1,0 +1,158 @@
+//! Just enough URL checking for what the library needs: is this an absolute `http`/`https` URL
+//! with a host, and is that host loopback. (The `url` crate would add a dependency tree for this.)
+
+use std::net::{IpAddr, Ipv6Addr};
+
+/// Longest URL accepted anywhere (request fields and base URL), in bytes.
+pub const MAX_URL_LEN: usize = 8192;
+
+/// The parts of an absolute `http`/`https` URL that the library looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HttpUrl<'a> {
+    /// `true` for `https`.
+    pub https: bool,
+    /// The host as written, without IPv6 brackets.
+    pub host: &'a str,
+    /// The explicit port, if any.
+    pub port: Option<u16>,
+    /// Everything after the authority (path, query, fragment), possibly empty.
+    pub rest: &'a str,
+}
+
+impl HttpUrl<'_> {
+    /// Whether the host is `localhost` or a loopback address (127.0.0.0/8, ::1).
+    pub fn is_loopback(&self) -> bool {
+        if self.host.eq_ignore_ascii_case("localhost") {
+            return true;
+        }
+        self.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+/// Checks `s` and splits it. The error says what is wrong, without repeating the URL.
+pub(crate) fn parse_http_url(s: &str) -> Result<HttpUrl<'_>, String> {
+    if s.is_empty() {
+        return Err("is empty".into());
+    }
+    if s.len() > MAX_URL_LEN {
+        return Err(format!(
+            "is {} bytes, longer than the limit of {MAX_URL_LEN}",
+            s.len()
+        ));
+    }
+    if let Some(c) = s.chars().find(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!(
+            "contains a space or control character ({})",
+            c.escape_default()
+        ));
+    }
+    let (https, after) = match s.split_once("://") {
+        Some((scheme, after)) if scheme.eq_ignore_ascii_case("http") => (false, after),
+        Some((scheme, after)) if scheme.eq_ignore_ascii_case("https") => (true, after),
+        _ => return Err("is not an absolute http:// or https:// URL".into()),
+    };
+    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let (authority, rest) = after.split_at(end);
+    // Userinfo (user:pass@) is legal in a URL; the host follows the last '@'.
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = if let Some(bracketed) = hostport.strip_prefix('[') {
+        let (host, after) = bracketed
+            .split_once(']')
+            .ok_or_else(|| "has an unclosed '[' in its host".to_string())?;
+        if host.parse::<Ipv6Addr>().is_err() {
+            return Err("has an invalid IPv6 address as its host".into());
+        }
+        match after {
+            "" => (host, None),
+            p => match p.strip_prefix(':') {
+                Some(p) => (host, Some(p)),
+                None => return Err("has characters after its IPv6 host".into()),
+            },
+        }
+    } else {
+        match hostport.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
+    };
+    if host.is_empty() {
+        return Err("has no host".into());
+    }
+    if host.contains(['[', ']', '\\', '<', '>', '"', '^', '`', '{', '|', '}']) {
+        return Err("has invalid characters in its host".into());
+    }
+    let port = match port {
+        None => None,
+        Some(p) => {
+            let valid = !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit());
+            match p.parse::<u16>() {
+                Ok(n) if valid && n > 0 => Some(n),
+                _ => return Err("has an invalid port".into()),
+            }
+        }
+    };
+    Ok(HttpUrl {
+        https,
+        host,
+        port,
+        rest,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_usual_urls() {
+        let u = parse_http_url("https://dc.com/resource.jpg?x=1").expect("valid");
+        assert!(u.https);
+        assert_eq!(u.host, "dc.com");
+        assert_eq!(u.port, None);
+        assert_eq!(u.rest, "/resource.jpg?x=1");
+        let u = parse_http_url("HTTP://user:pw@127.0.0.1:8080").expect("valid");
+        assert!(!u.https && u.is_loopback());
+        assert_eq!(u.port, Some(8080));
+        let u = parse_http_url("http://[::1]:9/x").expect("valid");
+        assert_eq!(u.host, "::1");
+        assert!(u.is_loopback());
+        assert!(parse_http_url("https://例子.测试/文件.mp4").is_ok());
+    }
+
+    #[test]
+    fn refuses_what_is_not_an_http_url() {
+        for bad in [
+            "",
+            "ftp://x/y",
+            "magnet:?xt=urn:btih:abc",
+            "http://",
+            "http:///path",
+            "http://host:0/",
+            "http://host:70000/",
+            "http://host:/",
+            "http://ho st/",
+            "http://host/\r\nX: y",
+            "//host/path",
+            "http://[::1/",
+            "http://[zz]/",
+            "relative/path",
+        ] {
+            assert!(parse_http_url(bad).is_err(), "accepted {bad:?}");
+        }
+        let long = format!("http://h/{}", "a".repeat(MAX_URL_LEN));
+        assert!(parse_http_url(&long).is_err());
+    }
+
+    #[test]
+    fn loopback_is_only_loopback() {
+        for (u, lo) in [
+            ("http://localhost:1", true),
+            ("http://127.0.0.2/", true),
+            ("http://10.0.0.1/", false),
+            ("http://open-api.123pan.com/", false),
+            ("http://127.0.0.1.example.com/", false),
+        ] {
+            assert_eq!(parse_http_url(u).expect(u).is_loopback(), lo, "{u}");
+        }
+    }
+}
