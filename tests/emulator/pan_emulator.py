@@ -1,0 +1,536 @@
+#!/usr/bin/env python3
+"""A local emulator of the 123pan open platform's offline download API.
+
+One emulator serves every kind of test (Rust, C, C++, Python), the benchmarks' fidelity
+checks and the demo. It speaks the envelope, headers and endpoints of SPEC.md, rejects what the
+real service rejects, simulates downloads (fetching its own throttled /files/ route for real),
+POSTs callbacks to loopback URLs, lets a test script faults per request, and records every
+request. Standard library only; binds to loopback only.
+
+    python3 pan_emulator.py [--port 0] [--token T]... [--client ID:SECRET]...
+                            [--rate BYTES_PER_S] [--max-seconds S] [--watch-stdin]
+
+It prints `PAN_EMULATOR_URL=http://127.0.0.1:<port>` on its first line of output, then
+serves until POST /__emu/shutdown, until --max-seconds pass, or (with --watch-stdin) until
+its standard input closes, so that it never outlives the test that started it.
+
+Control routes (JSON): POST /__emu/faults (a fault or a list), GET /__emu/requests,
+GET /__emu/tasks, GET /__emu/callbacks, POST /__emu/config, POST /__emu/reset,
+POST /__emu/shutdown. Fault keys are documented in `Fault` below.
+"""
+
+import argparse
+import http.server
+import itertools
+import json
+import socket
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from datetime import datetime, timedelta, timezone
+
+PLATFORM = "open_platform"
+CST = timezone(timedelta(hours=8))
+IMAGE_EXTS = {"png", "gif", "jpeg", "tiff", "webp", "jpg", "tif", "svg", "bmp"}
+
+
+class State:
+    """Everything the emulator knows, behind one lock."""
+
+    def __init__(self, args):
+        self.lock = threading.Lock()
+        self.tokens = {t: None for t in args.token}  # token -> expiry (epoch s) or None
+        self.clients = dict(c.split(":", 1) for c in args.client)
+        self.token_ttl = 30 * 86400.0
+        self.max_tokens = 3
+        self.rate = args.rate
+        self.idle_close_ms = None
+        self.task_seconds = 1.0  # simulated duration for sources not on the file route
+        self.next_task = itertools.count(394756)
+        self.tasks = {}
+        self.requests = []
+        self.faults = []
+        self.callbacks = []
+        self.conn_ids = itertools.count(1)
+        self.token_seq = itertools.count(1)
+        self.base = ""
+
+    def take_fault(self, path):
+        with self.lock:
+            for i, f in enumerate(self.faults):
+                if path.startswith(f.get("path", "/api/")):
+                    f["times"] = f.get("times", 1) - 1
+                    if f["times"] <= 0:
+                        del self.faults[i]
+                    return dict(f)
+        return None
+
+
+def trace_id():
+    return f"{uuid.uuid4()}_emulator"
+
+
+def envelope(code, message, data=None):
+    return {"code": code, "message": message, "data": data, "x-traceID": trace_id()}
+
+
+class Task:
+    """A simulated offline download."""
+
+    def __init__(self, task_id, body, oss):
+        self.id = task_id
+        self.url = body["url"]
+        self.callback = body.get("callBackUrl")
+        self.oss = oss
+        self.process = 0.0
+        self.status = 0  # 0 downloading, 1 failed, 2 succeeded, 3 retrying
+        self.fail_reason = ""
+        self.file_id = None
+        self.body = body
+
+    def view(self):
+        return {"taskID": self.id, "url": self.url, "process": self.process,
+                "status": self.status, "failReason": self.fail_reason, "fileID": self.file_id,
+                "request": self.body}
+
+
+def run_task(state, task):
+    """Downloads the source for real when it is on this emulator's /files/ route, otherwise
+    pretends to over `task_seconds`; then POSTs the callback."""
+    try:
+        if task.url.startswith(state.base + "/files/"):
+            with urllib.request.urlopen(task.url, timeout=60) as r:
+                total = int(r.headers.get("Content-Length") or 0) or 1
+                got = 0
+                while True:
+                    chunk = r.read(16384)
+                    if not chunk:
+                        break
+                    got += len(chunk)
+                    task.process = round(min(got * 100.0 / total, 99.99), 2)
+        else:
+            steps = 10
+            for i in range(steps):
+                time.sleep(state.task_seconds / steps)
+                task.process = round((i + 1) * 100.0 / steps, 2)
+        task.process = 100.0
+        task.file_id = 100000 + task.id % 100000
+        task.status = 2
+    except Exception as e:  # the source failed: the service reports process 0, status 1
+        task.process = 0.0
+        task.status = 1
+        task.fail_reason = f"download failed: {getattr(e, 'code', '')} {e}".strip()
+    if task.callback:
+        send_callback(state, task)
+
+
+def send_callback(state, task):
+    body = {"url": task.url, "status": 0 if task.status == 2 else 1,
+            "failReason": task.fail_reason, "fileID": task.file_id or 0}
+    host = urllib.parse.urlsplit(task.callback).hostname or ""
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        return  # never send traffic off this machine
+    try:
+        req = urllib.request.Request(task.callback, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        urllib.request.urlopen(req, timeout=10).read()
+    except Exception:
+        pass
+
+
+def valid_http_url(u):
+    if not isinstance(u, str):
+        return False
+    p = urllib.parse.urlsplit(u)
+    return p.scheme in ("http", "https") and bool(p.netloc)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "pan-emulator"
+    sys_version = ""
+
+    def log_message(self, *args):
+        pass
+
+    def setup(self):
+        super().setup()
+        self.conn_id = next(STATE.conn_ids)
+
+    def handle_one_request(self):
+        # Close keep-alive connections that stay idle longer than `idle_close_ms`, as
+        # real gateways do between calls.
+        idle = STATE.idle_close_ms
+        self.connection.settimeout(idle / 1000.0 if idle and self.requests_on_conn() else None)
+        super().handle_one_request()
+
+    def requests_on_conn(self):
+        return getattr(self, "_served", 0)
+
+    # ---- plumbing -------------------------------------------------------------------------
+
+    def read_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
+    def send_json(self, obj, status=200, headers=None):
+        self.send_raw(status, json.dumps(obj, ensure_ascii=False).encode(), headers)
+
+    def send_raw(self, status, body, headers=None, content_type="application/json"):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, str(v))
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+        self._served = self.requests_on_conn() + 1
+
+    def drop(self):
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+        except OSError:
+            pass
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def do_GET(self):
+        self.dispatch("GET")
+
+    def do_POST(self):
+        self.dispatch("POST")
+
+    def do_PUT(self):
+        self.dispatch("PUT")
+
+    def dispatch(self, method):
+        url = urllib.parse.urlsplit(self.path)
+        path, query = url.path, urllib.parse.parse_qs(url.query)
+        body = self.read_body()
+        if path.startswith("/__emu/"):
+            return self.control(method, path, body)
+        if path.startswith("/files/"):
+            return self.file_route(path, query)
+        if path == "/callback":
+            with STATE.lock:
+                STATE.callbacks.append(body.decode("utf-8", "replace"))
+            return self.send_raw(200, b"ok", content_type="text/plain")
+        entry = {"method": method, "path": path, "query": url.query,
+                 "headers": {k.lower(): v for k, v in self.headers.items()},
+                 "body": body.decode("utf-8", "replace"), "conn": self.conn_id, "task": None,
+                 "t": time.time()}
+        with STATE.lock:
+            STATE.requests.append(entry)
+        fault = STATE.take_fault(path)
+        if fault and not self.apply_fault(fault, method, path, query, body, entry):
+            return
+        status, answer, extra = self.api(method, path, query, body, entry)
+        if fault and (fault.get("truncate") or "content_length" in fault or "drip_ms" in fault):
+            return self.send_broken(fault, status, answer)
+        self.send_json(answer, status, extra)
+
+    # ---- faults ---------------------------------------------------------------------------
+
+    def apply_fault(self, f, method, path, query, body, entry):
+        """Class Fault: keys a test may combine.
+        delay_ms      sleep before answering
+        drop          "before": close without acting; "after": act, then close unanswered
+        status, body, headers    answer this raw HTTP response instead (no action)
+        code, message            answer this envelope error with HTTP 200 (no action)
+        redirect      answer 302 to this URL (no action)
+        oversize      answer 200 with a body of this many bytes (no action)
+        truncate      act, announce a longer body than sent, close
+        content_length           act, announce this Content-Length, send the real body, close
+        drip_ms       act, send the answer one byte every drip_ms
+        Returns True to go on with the normal handling."""
+        if "delay_ms" in f:
+            time.sleep(f["delay_ms"] / 1000.0)
+        if f.get("drop") == "before":
+            self.drop()
+            return False
+        if f.get("drop") == "after":
+            self.api(method, path, query, body, entry)
+            self.drop()
+            return False
+        if "status" in f:
+            data = f.get("body", "")
+            data = data.encode() if isinstance(data, str) else json.dumps(data).encode()
+            ctype = "text/html" if data[:1] == b"<" else "application/json"
+            self.send_raw(f["status"], data, f.get("headers"), ctype)
+            return False
+        if "code" in f:
+            self.send_json(envelope(f["code"], f.get("message", "")), 200, f.get("headers"))
+            return False
+        if "redirect" in f:
+            self.send_raw(302, b"", {"Location": f["redirect"]})
+            return False
+        if "oversize" in f:
+            n = int(f["oversize"])
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(n))
+            self.end_headers()
+            try:
+                block = b" " * 65536
+                left = n
+                while left > 0:
+                    self.wfile.write(block[:min(left, len(block))])
+                    left -= len(block)
+            except OSError:
+                pass
+            self.close_connection = True
+            return False
+        return True
+
+    def send_broken(self, f, status, answer):
+        data = json.dumps(answer).encode()
+        length = len(data) + 100 if f.get("truncate") else f.get("content_length", len(data))
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+        try:
+            if "drip_ms" in f:
+                for i in range(len(data)):
+                    self.wfile.write(data[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(f["drip_ms"] / 1000.0)
+            elif f.get("truncate"):
+                self.wfile.write(data[: len(data) // 2])
+            else:
+                self.wfile.write(data)
+            self.wfile.flush()
+        except OSError:
+            pass
+        self.close_connection = True
+        if f.get("truncate") or "content_length" in f:
+            self.drop()
+
+    # ---- the API --------------------------------------------------------------------------
+
+    def api(self, method, path, query, body, entry):
+        """Returns (http status, envelope, extra headers); acts (creates tasks) as the real
+        service would."""
+        routes = {
+            ("POST", "/api/v1/access_token"): self.access_token,
+            ("POST", "/api/v1/offline/download"): lambda b, q, e: self.create(b, e, oss=False),
+            ("GET", "/api/v1/offline/download/process"): lambda b, q, e: self.progress(q, False),
+            ("POST", "/api/v1/oss/offline/download"): lambda b, q, e: self.create(b, e, oss=True),
+            ("GET", "/api/v1/oss/offline/download/process"): lambda b, q, e: self.progress(q, True),
+        }
+        route = routes.get((method, path))
+        if route is None:
+            return 404, envelope(404, f"no route {method} {path}"), None
+        if self.headers.get("Platform") != PLATFORM:
+            return 200, envelope(401, "Platform header must be open_platform"), None
+        if path != "/api/v1/access_token":
+            problem = self.check_token()
+            if problem:
+                return 200, envelope(401, problem), None
+        return 200, route(body, query, entry), None
+
+    def check_token(self):
+        auth = self.headers.get("Authorization") or ""
+        if not auth.startswith("Bearer "):
+            return "access_token is missing"
+        tok = auth[len("Bearer "):]
+        with STATE.lock:
+            if tok not in STATE.tokens:
+                return "invalid access_token"
+            exp = STATE.tokens[tok]
+        if exp is not None and exp < time.time():
+            return "access_token expired"
+        return None
+
+    def json_body(self, body):
+        if "application/json" not in (self.headers.get("Content-Type") or ""):
+            return None, envelope(400, "Content-Type must be application/json")
+        try:
+            obj = json.loads(body or b"null")
+        except ValueError:
+            return None, envelope(400, "request body is not JSON")
+        if not isinstance(obj, dict):
+            return None, envelope(400, "request body must be a JSON object")
+        return obj, None
+
+    def access_token(self, body, query, entry):
+        obj, err = self.json_body(body)
+        if err:
+            return err
+        cid, secret = obj.get("clientID"), obj.get("clientSecret")
+        if not cid or STATE.clients.get(cid) != secret:
+            return envelope(401, "invalid clientID or clientSecret")
+        now = time.time()
+        with STATE.lock:
+            live = [t for t, exp in STATE.tokens.items()
+                    if t.startswith(f"tok-{cid}-") and exp is not None and exp > now]
+            if len(live) >= STATE.max_tokens:
+                return envelope(401, "tokens number has exceeded the limit")
+            tok = f"tok-{cid}-{next(STATE.token_seq)}-{uuid.uuid4().hex}"
+            exp = now + STATE.token_ttl
+            STATE.tokens[tok] = exp
+        expired_at = datetime.fromtimestamp(exp, CST).isoformat(timespec="seconds")
+        return envelope(0, "ok", {"accessToken": tok, "expiredAt": expired_at})
+
+    def create(self, body, entry, oss):
+        obj, err = self.json_body(body)
+        if err:
+            return err
+        allowed = {"url", "fileName", "callBackUrl"} | ({"businessDirID", "type"} if oss else {"dirID"})
+        unknown = set(obj) - allowed
+        if unknown:
+            return envelope(400, f"unknown parameter {sorted(unknown)[0]}")
+        if not valid_http_url(obj.get("url")):
+            return envelope(400, "url must be an http or https URL")
+        if "callBackUrl" in obj and not valid_http_url(obj["callBackUrl"]):
+            return envelope(400, "callBackUrl must be an http or https URL")
+        if "fileName" in obj and (not isinstance(obj["fileName"], str) or not obj["fileName"]):
+            return envelope(400, "fileName must be a non-empty string")
+        if oss:
+            if obj.get("type") != 1:
+                return envelope(400, "type must be 1")
+            if "businessDirID" in obj and not isinstance(obj["businessDirID"], str):
+                return envelope(400, "businessDirID must be a string")
+            name = obj.get("fileName") or urllib.parse.urlsplit(obj["url"]).path
+            if "." not in name or name.rsplit(".", 1)[1].lower() not in IMAGE_EXTS:
+                return envelope(400, "only images can be downloaded to image hosting")
+        elif "dirID" in obj:
+            d = obj["dirID"]
+            if not isinstance(d, int) or isinstance(d, bool) or d < 0:
+                return envelope(400, "dirID must be a number")
+            if d == 0:
+                return envelope(400, "the root folder (dirID 0) is not supported")
+        with STATE.lock:
+            task = Task(next(STATE.next_task), obj, oss)
+            STATE.tasks[task.id] = task
+        entry["task"] = task.id
+        threading.Thread(target=run_task, args=(STATE, task), daemon=True).start()
+        return envelope(0, "ok", {"taskID": task.id})
+
+    def progress(self, query, oss):
+        try:
+            tid = int(query.get("taskID", [""])[0])
+        except ValueError:
+            return envelope(400, "taskID must be a number")
+        with STATE.lock:
+            task = STATE.tasks.get(tid)
+        if task is None or task.oss != oss:
+            return envelope(5066, "task does not exist")
+        process = int(task.process) if oss else task.process
+        return envelope(0, "ok", {"process": process, "status": task.status})
+
+    # ---- the file route -------------------------------------------------------------------
+
+    def file_route(self, path, query):
+        """GET /files/<name>?size=N[&rate=B]: N bytes at B bytes/s; names starting with
+        "missing" answer 404."""
+        if path.startswith("/files/missing"):
+            return self.send_raw(404, b"not found", content_type="text/plain")
+        size = int(query.get("size", ["65536"])[0])
+        rate = int(query.get("rate", [str(STATE.rate)])[0])
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
+        chunk = max(1, min(16384, rate // 10))
+        sent = 0
+        try:
+            while sent < size:
+                n = min(chunk, size - sent)
+                self.wfile.write(b"\x5a" * n)
+                self.wfile.flush()
+                sent += n
+                time.sleep(n / rate)
+        except OSError:
+            pass
+        self.close_connection = True
+
+    # ---- control --------------------------------------------------------------------------
+
+    def control(self, method, path, body):
+        try:
+            obj = json.loads(body) if body else None
+        except ValueError:
+            return self.send_json({"error": "control body is not JSON"}, 400)
+        with STATE.lock:
+            if path == "/__emu/faults" and method == "POST":
+                STATE.faults.extend(obj if isinstance(obj, list) else [obj])
+                return self.send_json({"faults": len(STATE.faults)})
+            if path == "/__emu/requests":
+                return self.send_json(STATE.requests)
+            if path == "/__emu/tasks":
+                return self.send_json({"count": len(STATE.tasks),
+                                       "tasks": [t.view() for t in STATE.tasks.values()]})
+            if path == "/__emu/callbacks":
+                return self.send_json(STATE.callbacks)
+            if path == "/__emu/config" and method == "POST":
+                for t in obj.get("tokens", []):
+                    STATE.tokens[t] = None
+                for t in obj.get("revoke", []):
+                    STATE.tokens.pop(t, None)
+                for key in ("token_ttl", "max_tokens", "rate", "idle_close_ms", "task_seconds"):
+                    if key in obj:
+                        setattr(STATE, key, obj[key])
+                return self.send_json({"ok": True})
+            if path == "/__emu/reset" and method == "POST":
+                STATE.requests.clear()
+                STATE.faults.clear()
+                STATE.callbacks.clear()
+                return self.send_json({"ok": True})
+        if path == "/__emu/shutdown" and method == "POST":
+            self.send_json({"ok": True})
+            threading.Thread(target=SERVER.shutdown, daemon=True).start()
+            return None
+        return self.send_json({"error": f"no control route {method} {path}"}, 404)
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+
+def main():
+    global STATE, SERVER
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1", "localhost", "::1"])
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--token", action="append", default=[])
+    p.add_argument("--client", action="append", default=[])
+    p.add_argument("--rate", type=int, default=256 * 1024, help="file route bytes per second")
+    p.add_argument("--max-seconds", type=float, default=900)
+    p.add_argument("--watch-stdin", action="store_true")
+    args = p.parse_args()
+    if not args.token:
+        args.token = ["test-token"]
+    if not args.client:
+        args.client = ["test-client:test-secret"]
+    STATE = State(args)
+    SERVER = Server((args.host, args.port), Handler)
+    port = SERVER.server_address[1]
+    STATE.base = f"http://127.0.0.1:{port}"
+    print(f"PAN_EMULATOR_URL={STATE.base}", flush=True)
+    threading.Timer(args.max_seconds, SERVER.shutdown).start()
+    if args.watch_stdin:
+        def watch():
+            sys.stdin.read()
+            SERVER.shutdown()
+        threading.Thread(target=watch, daemon=True).start()
+    SERVER.serve_forever(poll_interval=0.2)
+    SERVER.server_close()
+    import os
+    os._exit(0)
+
+
+STATE = None
+SERVER = None
+
+if __name__ == "__main__":
+    main()

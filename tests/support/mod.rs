@@ -1,0 +1,175 @@
+//! Test support shared by the integration tests: the emulator process, and where the built
+//! library and the C compilers are. (Each test file uses a part of it.)
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The token the emulator accepts by default.
+pub const TOKEN: &str = "test-token";
+
+/// A running emulator (tests/emulator/pan_emulator.py), stopped when dropped. It also stops
+/// by itself when this process ends (it watches its stdin) or after 15 minutes.
+pub struct Emulator {
+    child: Child,
+    _stdin: ChildStdin,
+    /// Its base URL, `http://127.0.0.1:<port>`.
+    pub url: String,
+    agent: ureq::Agent,
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+impl Emulator {
+    pub fn start() -> Emulator {
+        Emulator::start_with(&[])
+    }
+
+    pub fn start_with(args: &[&str]) -> Emulator {
+        let mut child = Command::new("python3")
+            .arg(repo().join("tests/emulator/pan_emulator.py"))
+            .args(["--watch-stdin", "--max-seconds", "900"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs the emulator");
+        let stdin = child.stdin.take().expect("stdin piped");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("emulator prints its URL");
+        let url = line
+            .trim()
+            .strip_prefix("PAN_EMULATOR_URL=")
+            .unwrap_or_else(|| panic!("unexpected emulator output {line:?}"))
+            .to_owned();
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .new_agent();
+        Emulator {
+            child,
+            _stdin: stdin,
+            url,
+            agent,
+        }
+    }
+
+    fn control(&self, path: &str, body: Option<&str>) -> Value {
+        let url = format!("{}{path}", self.url);
+        let mut resp = match body {
+            Some(b) => self.agent.post(&url).send(b),
+            None => self.agent.get(&url).call(),
+        }
+        .expect("emulator control route answers");
+        let text = resp.body_mut().read_to_string().expect("control body");
+        serde_json::from_str(&text).expect("control answer is JSON")
+    }
+
+    /// Scripts a fault (or a JSON list of faults) for the next matching requests.
+    pub fn fault(&self, json: &str) {
+        self.control("/__emu/faults", Some(json));
+    }
+
+    /// Changes the emulator's settings (see /__emu/config in the emulator).
+    pub fn configure(&self, json: &str) {
+        self.control("/__emu/config", Some(json));
+    }
+
+    /// Every API request the emulator received, in order.
+    pub fn requests(&self) -> Vec<Value> {
+        match self.control("/__emu/requests", None) {
+            Value::Array(v) => v,
+            other => panic!("requests: {other}"),
+        }
+    }
+
+    /// API requests received on this path.
+    pub fn count(&self, path: &str) -> usize {
+        self.requests().iter().filter(|r| r["path"] == path).count()
+    }
+
+    /// How many tasks the emulator created.
+    pub fn tasks_created(&self) -> u64 {
+        self.control("/__emu/tasks", None)["count"]
+            .as_u64()
+            .expect("count")
+    }
+
+    /// The task records (for checking what the service was asked to do).
+    pub fn tasks(&self) -> Vec<Value> {
+        match &self.control("/__emu/tasks", None)["tasks"] {
+            Value::Array(v) => v.clone(),
+            other => panic!("tasks: {other}"),
+        }
+    }
+
+    /// Callback bodies the emulator's own /callback route received.
+    pub fn callbacks(&self) -> Vec<String> {
+        match self.control("/__emu/callbacks", None) {
+            Value::Array(v) => v
+                .into_iter()
+                .map(|s| s.as_str().unwrap_or_default().to_owned())
+                .collect(),
+            other => panic!("callbacks: {other}"),
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// target/<profile>, where cargo put libpan_offline.{so,a} for this test run.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>")
+        .to_path_buf()
+}
+
+/// A scratch directory for compiled test programs.
+pub fn build_dir() -> PathBuf {
+    let d = target_dir().join("c-tests");
+    std::fs::create_dir_all(&d).expect("create c-tests dir");
+    d
+}
+
+/// The native libraries a static link of libpan_offline.a needs on Linux (as
+/// `rustc --print native-static-libs` reports them; tests/c_abi.rs checks the two agree).
+pub const STATIC_LIBS: &[&str] = &[
+    "-lgcc_s",
+    "-lutil",
+    "-lrt",
+    "-lpthread",
+    "-lm",
+    "-ldl",
+    "-lc",
+];
+
+/// Runs a command and returns its output, failing the test with its output when it fails.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
+    if !out.status.success() {
+        panic!(
+            "{cmd:?} failed: {}\n--- stdout\n{}\n--- stderr\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
