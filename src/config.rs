@@ -253,7 +253,7 @@ mod tests {
                 "`clientID` is empty",
             ),
         ] {
-            let e = Config::from_json(json).err().expect(json);
+            let e = Config::from_json(json).expect_err(json);
             assert_eq!(e.status(), crate::Status::InvalidArgument, "{json}");
             assert!(e.message().contains(want), "{json}: {}", e.message());
         }

@@ -221,7 +221,7 @@ mod tests {
             (302, "", Status::HttpStatus),
         ] {
             assert_eq!(
-                answer(status, body).err().expect(body).status(),
+                answer(status, body).expect_err(body).status(),
                 want,
                 "{body}"
             );
@@ -230,8 +230,7 @@ mod tests {
             500,
             r#"{"code":1,"message":"internal error","x-traceID":"t-1"}"#,
         )
-        .err()
-        .expect("api");
+        .expect_err("api");
         assert_eq!(
             (e.status(), e.api_code(), e.trace_id()),
             (Status::Api, 1, "t-1")
@@ -255,7 +254,7 @@ mod tests {
             )
             .expect("envelope");
             assert_eq!(
-                positive_id(&a, "taskID").err().expect(data).status(),
+                positive_id(&a, "taskID").expect_err(data).status(),
                 Status::BadResponse
             );
         }

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::error::{Error, Result, Status};
 
 /// The members of a JSON object, in the order written, keys unique.
+#[derive(Debug)]
 pub(crate) struct Fields(pub(crate) Vec<(String, Value)>);
 
 impl<'de> de::Deserialize<'de> for Fields {
@@ -111,8 +112,7 @@ mod tests {
     #[test]
     fn duplicate_keys_are_refused_by_name() {
         let e = parse_object(r#"{"url":"a","url":"b"}"#, "options", 100)
-            .err()
-            .expect("duplicate must fail");
+            .expect_err("duplicate must fail");
         assert_eq!(e.status(), Status::InvalidArgument);
         assert!(
             e.message().contains("`url` appears twice"),
@@ -123,20 +123,14 @@ mod tests {
 
     #[test]
     fn non_objects_are_invalid_arguments_and_garbage_is_invalid_json() {
-        let e = parse_object("[1,2]", "options", 100).err().expect("array");
+        let e = parse_object("[1,2]", "options", 100).expect_err("array");
         assert_eq!(e.status(), Status::InvalidArgument);
         assert!(e.message().contains("must be a JSON object"));
-        let e = parse_object("{\"url\":", "options", 100)
-            .err()
-            .expect("eof");
+        let e = parse_object("{\"url\":", "options", 100).expect_err("eof");
         assert_eq!(e.status(), Status::InvalidJson);
-        let e = parse_object("not json", "options", 100)
-            .err()
-            .expect("garbage");
+        let e = parse_object("not json", "options", 100).expect_err("garbage");
         assert_eq!(e.status(), Status::InvalidJson);
-        let e = parse_object("[1,", "options", 100)
-            .err()
-            .expect("broken array");
+        let e = parse_object("[1,", "options", 100).expect_err("broken array");
         assert_eq!(e.status(), Status::InvalidJson);
     }
 

@@ -155,7 +155,7 @@ mod tests {
     use crate::Status;
 
     fn err(json: &str) -> Error {
-        OfflineDownload::from_json(json).err().expect(json)
+        OfflineDownload::from_json(json).expect_err(json)
     }
 
     #[test]

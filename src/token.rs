@@ -80,7 +80,7 @@ mod tests {
             "secr\u{e9}t",
             "tab\tsecret",
         ] {
-            let e = Token::new(bad).err().expect(bad);
+            let e = Token::new(bad).expect_err(bad);
             assert!(
                 !bad.is_empty() && !e.message().contains("secret")
                     || bad.is_empty()

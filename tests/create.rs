@@ -112,9 +112,7 @@ fn invalid_input_sends_nothing() {
 
 #[test]
 fn cleartext_base_url_to_a_remote_host_is_refused_before_connecting() {
-    let e = Config::from_json(r#"{"baseUrl":"http://open-api.123pan.com"}"#)
-        .err()
-        .expect("refused");
+    let e = Config::from_json(r#"{"baseUrl":"http://open-api.123pan.com"}"#).expect_err("refused");
     assert_eq!(e.status(), Status::InvalidArgument);
     assert!(e.message().contains("cleartext"));
     let cfg = Config {
@@ -130,9 +128,7 @@ fn cleartext_base_url_to_a_remote_host_is_refused_before_connecting() {
 /// Scripts one fault, makes one create call, and returns the error.
 fn fail_with(emu: &Emulator, fault: &str, extra: &str) -> pan_offline::Error {
     emu.fault(fault);
-    create(&client(emu, extra), URL_ONLY)
-        .err()
-        .expect("the call fails")
+    create(&client(emu, extra), URL_ONLY).expect_err("the call fails")
 }
 
 #[test]
@@ -192,8 +188,7 @@ fn an_invalid_token_is_unauthorized() {
             &Token::new("not-the-token").expect("t"),
             &OfflineDownload::new("https://x/").expect("o"),
         )
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert_eq!((e.status(), e.api_code()), (Status::Unauthorized, 401));
     assert!(!e.message().contains("not-the-token"));
 }
@@ -281,9 +276,7 @@ fn refused_and_dropped_connections_are_network_errors() {
         r#"{{"baseUrl":"http://127.0.0.1:{port}","maxRetries":0}}"#
     ))
     .expect("cfg");
-    let e = create(&Client::new(cfg).expect("client"), URL_ONLY)
-        .err()
-        .expect("refused");
+    let e = create(&Client::new(cfg).expect("client"), URL_ONLY).expect_err("refused");
     assert_eq!(e.status(), Status::Network, "{e}");
 
     let emu = Emulator::start();
@@ -302,9 +295,7 @@ fn a_tls_handshake_with_a_non_tls_server_is_a_tls_error() {
     let https = emu.url.replace("http://", "https://");
     let cfg =
         Config::from_json(&format!(r#"{{"baseUrl":"{https}","maxRetries":0}}"#)).expect("cfg");
-    let e = create(&Client::new(cfg).expect("client"), URL_ONLY)
-        .err()
-        .expect("tls fails");
+    let e = create(&Client::new(cfg).expect("client"), URL_ONLY).expect_err("tls fails");
     assert_eq!(e.status(), Status::Tls, "{e}");
 }
 

@@ -1,0 +1,206 @@
+//! The library as C, C++ and Python users see it: compiled and run against the emulator.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::{build_dir, repo, run_ok, target_dir, Emulator, STATIC_LIBS};
+
+const C_FLAGS: &[&str] = &["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g"];
+
+enum Link {
+    Shared,
+    Static,
+}
+
+/// Compiles a C (or C++) source of the repository against the header and the library.
+fn compile(compiler: &str, flags: &[&str], source: &str, out_name: &str, link: Link) -> PathBuf {
+    let out = build_dir().join(out_name);
+    let lib_dir = target_dir();
+    let mut cmd = Command::new(compiler);
+    cmd.args(flags)
+        .arg(format!("-I{}", repo().join("include").display()))
+        .arg(repo().join(source))
+        .arg("-o")
+        .arg(&out);
+    match link {
+        Link::Shared => {
+            cmd.arg(format!("-L{}", lib_dir.display()))
+                .arg("-lpan_offline")
+                .arg(format!("-Wl,-rpath,{}", lib_dir.display()));
+        }
+        Link::Static => {
+            cmd.arg(lib_dir.join("libpan_offline.a")).args(STATIC_LIBS);
+        }
+    }
+    run_ok(&mut cmd);
+    out
+}
+
+fn run_against(
+    emu: &Emulator,
+    program: &Path,
+    args: &[&str],
+    token: Option<&str>,
+) -> std::process::Output {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env("PAN_API_BASE_URL", &emu.url)
+        .env_remove("PAN_TOKEN");
+    if let Some(t) = token {
+        cmd.env("PAN_TOKEN", t);
+    }
+    cmd.output().expect("program runs")
+}
+
+/// Runs tests/c/test_abi.c and checks its own verdict and the emulator's count of tasks.
+fn c_abi_suite(link: Link, name: &str) {
+    let program = compile(
+        "cc",
+        &[C_FLAGS, &["-pthread"]].concat(),
+        "tests/c/test_abi.c",
+        name,
+        link,
+    );
+    let emu = Emulator::start();
+    let out = run_against(&emu, &program, &[], None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+    let creates: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("creates="))
+        .and_then(|n| n.parse().ok())
+        .expect("creates=N line");
+    assert!(creates > 10);
+    assert_eq!(
+        emu.tasks_created(),
+        creates,
+        "no invalid call reached the service, no task twice"
+    );
+}
+
+#[test]
+fn c_test_program_passes_linked_against_the_shared_library() {
+    c_abi_suite(Link::Shared, "test_abi_shared");
+}
+
+#[test]
+fn c_test_program_passes_linked_against_the_static_library() {
+    c_abi_suite(Link::Static, "test_abi_static");
+}
+
+#[test]
+fn the_readme_static_link_line_matches_rustc() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let line = STATIC_LIBS.join(" ");
+    assert!(
+        readme.contains(&line),
+        "README must give the static link line `{line}`"
+    );
+    // rustc's own answer, from the toolchain that built the library. The library adds no
+    // native library of its own (ring's C is compiled in), so std's list is the list; the
+    // static link test above proves the line links.
+    let dir = build_dir();
+    let src = dir.join("empty_staticlib.rs");
+    std::fs::write(&src, "").expect("write empty crate");
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = run_ok(
+        Command::new(rustc)
+            .args([
+                "--crate-type",
+                "staticlib",
+                "--print",
+                "native-static-libs",
+                "-o",
+            ])
+            .arg(dir.join("libempty.a"))
+            .arg(&src),
+    );
+    let text = String::from_utf8_lossy(&out.stderr);
+    let printed = text
+        .lines()
+        .find_map(|l| l.split("native-static-libs: ").nth(1))
+        .expect("rustc prints native-static-libs");
+    assert_eq!(printed.trim(), line);
+}
+
+#[test]
+fn header_compiles_and_links_as_cpp() {
+    let program = compile(
+        "c++",
+        &["-std=c++11", "-Wall", "-Wextra", "-Werror", "-pedantic"],
+        "tests/c/header_cpp.cpp",
+        "header_cpp",
+        Link::Shared,
+    );
+    let out = run_ok(&mut Command::new(program));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("C++ sees pan-offline"));
+}
+
+#[test]
+fn example_creates_a_task_and_reports_errors_with_code_message_and_trace_id() {
+    let program = compile(
+        "cc",
+        C_FLAGS,
+        "examples-c/offline_download.c",
+        "offline_download",
+        Link::Shared,
+    );
+    let emu = Emulator::start();
+    let src = format!("{}/files/demo.bin?size=2000", emu.url);
+
+    let ok = run_against(
+        &emu,
+        &program,
+        &[&src, "--name", "demo \"1\".bin", "--dir", "10023"],
+        Some("test-token"),
+    );
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let task = emu.tasks().pop().expect("one task");
+    assert!(
+        stdout.contains(&format!("task {} created", task["taskID"])),
+        "{stdout}"
+    );
+    assert_eq!(task["request"]["fileName"], "demo \"1\".bin");
+    assert_eq!(task["request"]["dirID"], 10023);
+
+    let denied = run_against(&emu, &program, &[&src], Some("expired-token"));
+    let stderr = String::from_utf8_lossy(&denied.stderr);
+    assert_eq!(denied.status.code(), Some(1));
+    assert!(
+        stderr.contains("error 11")
+            && stderr.contains("server code: 401")
+            && stderr.contains("trace ID: "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("expired-token"));
+
+    let usage = run_against(&emu, &program, &[&src], None);
+    assert_eq!(usage.status.code(), Some(2));
+    assert_eq!(emu.tasks_created(), 1);
+}
+
+#[test]
+fn python_ctypes_user_passes() {
+    let emu = Emulator::start();
+    let out = Command::new("python3")
+        .arg(repo().join("tests/python/test_ctypes.py"))
+        .env("PAN_API_BASE_URL", &emu.url)
+        .env("PAN_OFFLINE_LIB", target_dir().join("libpan_offline.so"))
+        .output()
+        .expect("python3 runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("OK"), "{stderr}");
+}
