@@ -125,17 +125,74 @@
  */
 #define PAN_ERR_INTERNAL 15
 
+/**
+ * The progress callback of `pan_offline_download_wait()` returned non-zero.
+ */
+#define PAN_ERR_CANCELLED 16
+
+/**
+ * Task status from the progress query: downloading.
+ */
+#define PAN_TASK_DOWNLOADING 0
+
+/**
+ * Task status from the progress query: failed (`progress` drops to 0).
+ */
+#define PAN_TASK_FAILED 1
+
+/**
+ * Task status from the progress query: succeeded.
+ */
+#define PAN_TASK_SUCCEEDED 2
+
+/**
+ * Task status from the progress query: retrying.
+ */
+#define PAN_TASK_RETRYING 3
+
+/**
+ * Callback status (`pan_callback_parse()`): the download succeeded. The callback's scale
+ * (0 success, 1 failure) differs from the progress query's `PAN_TASK_*`.
+ */
+#define PAN_CALLBACK_SUCCEEDED 0
+
+/**
+ * Callback status (`pan_callback_parse()`): the download failed.
+ */
+#define PAN_CALLBACK_FAILED 1
+
+/**
+ * A client: configuration, a connection pool and a token cache. Opaque; create it with
+ * `pan_client_new()`, free it with `pan_client_free()`. Thread-safe: share one per process.
+ */
+typedef struct pan_client pan_client;
+
+/**
+ * Called by `pan_offline_download_wait()` after each poll.
+ *
+ * @param user_data  the pointer given to `pan_offline_download_wait()`, passed through.
+ * @param task_id    the task being waited for.
+ * @param progress   percent done, 0 to 100 (may have a fraction).
+ * @param status     a `PAN_TASK_*` value.
+ * @return 0 to go on waiting; any other value stops the wait with `PAN_ERR_CANCELLED`.
+ */
+typedef int32_t (*pan_progress_callback)(void *user_data,
+                                         int64_t task_id,
+                                         double progress,
+                                         int32_t status);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
 
 /**
- * Create an offline download task with the process-wide default client.
+ * Create an offline download task with the process-wide default client: the same as
+ * `pan_client_offline_download(NULL, token, json_opts, task_id_out)`, but `token` is required.
  *
  * The default client is configured from the environment on first use: base URL
  * `https://open-api.123pan.com`, or `$PAN_API_BASE_URL` (e.g. `http://127.0.0.1:8080`; plain
- * `http://` only to loopback hosts); connect limit 10 s; whole-call limit 30 s; proxies from
- * `HTTPS_PROXY`/`ALL_PROXY`/`NO_PROXY` except for loopback. Redirects are not followed.
+ * `http://` only to loopback hosts); the other settings are the defaults listed at
+ * `pan_client_new()`.
  *
  * @param token        the access token, NUL-terminated: printable ASCII without spaces; a
  *                     leading `Bearer ` is accepted. Borrowed for the call only; never
@@ -149,7 +206,7 @@ extern "C" {
  * @param task_id_out  receives the new task's ID (positive); written only on success.
  * @return `PAN_OK`, or a `PAN_ERR_*` code with the details in `pan_last_error_message()`,
  *         `pan_last_api_code()` and `pan_last_trace_id()`. Invalid arguments are reported
- *         before anything is sent. Not retried.
+ *         before anything is sent.
  *
  * Blocks until the service answers or a time limit runs out. Safe to call from any number of
  * threads at once.
@@ -158,6 +215,217 @@ extern "C" {
  * Each pointer is NULL or valid as described above.
  */
 int32_t pan_offline_download(const char *token, const char *json_opts, int64_t *task_id_out);
+
+/**
+ * Create a client.
+ *
+ * @param json_config  NULL for the defaults, or a JSON object (NUL-terminated UTF-8, at most
+ *                     65536 bytes) with any of these keys; unknown or mistyped keys are
+ *                     refused by name:
+ *   - `baseUrl` (string): default `$PAN_API_BASE_URL` or `https://open-api.123pan.com`;
+ *     plain `http://` only to loopback hosts.
+ *   - `connectTimeoutMs` (integer, 1 to 86400000): connect limit, default 10000.
+ *   - `timeoutMs` (integer, 1 to 86400000): limit of one whole call including its retries,
+ *     default 30000.
+ *   - `maxRetries` (integer, 0 to 10): retries of requests the service certainly did not act
+ *     on, default 3.
+ *   - `pollIntervalMs` (integer, 200 to 86400000): pause between polls of
+ *     `pan_offline_download_wait()`, default 1000.
+ *   - `userAgent` (string): default `pan-offline/<version>`.
+ *   - `proxy` (string): a proxy URL, or `""` for none; default: `HTTPS_PROXY`, `ALL_PROXY`,
+ *     `NO_PROXY` from the environment, except for loopback base URLs.
+ *   - `clientID`, `clientSecret` (strings, both or neither): let the client fetch, cache and
+ *     renew its own access token, so that every function taking a `token` accepts NULL.
+ * @return a new client, to be freed with `pan_client_free()`; NULL on error, with the
+ *         message in `pan_last_error_message()`.
+ *
+ * # Safety
+ * `json_config` is NULL or a NUL-terminated string valid for the call.
+ */
+pan_client *pan_client_new(const char *json_config);
+
+/**
+ * Free a client from `pan_client_new()`. NULL is fine; freeing twice, or while another
+ * thread still uses the client, is not.
+ *
+ * # Safety
+ * `client` is NULL or a live pointer from `pan_client_new()`, not used after this call.
+ */
+void pan_client_free(pan_client *client);
+
+/**
+ * Create an offline download task (`POST /api/v1/offline/download`).
+ *
+ * @param client       a client, or NULL for the process-wide default one.
+ * @param token        the access token (see `pan_offline_download()`), or NULL to use the
+ *                     client's own (it needs `clientID` and `clientSecret`). An explicit
+ *                     token always wins.
+ * @param json_opts    the options, as for `pan_offline_download()`.
+ * @param task_id_out  receives the new task's ID; written only on success.
+ * @return `PAN_OK` or a `PAN_ERR_*` code.
+ *
+ * Retried (up to `maxRetries`, with exponential backoff and jitter, within `timeoutMs`) only
+ * when the service certainly did not act: a 429 answer (honouring `Retry-After`, capped at
+ * 10 s), or a connection that failed before the request was sent. Never after the request
+ * may have reached the service, so a retry never creates a second task.
+ *
+ * # Safety
+ * `client` is NULL or live; the strings are NULL or NUL-terminated; `task_id_out` is NULL or
+ * points to an `int64_t`.
+ */
+int32_t pan_client_offline_download(const pan_client *client,
+                                    const char *token,
+                                    const char *json_opts,
+                                    int64_t *task_id_out);
+
+/**
+ * Create an offline download task on image hosting (`POST /api/v1/oss/offline/download`):
+ * images only, at most 100 MB.
+ *
+ * @param client       a client, or NULL for the process-wide default one.
+ * @param token        the access token, or NULL for the client's own.
+ * @param json_opts    a JSON object: `url` (required), `fileName`, `businessDirID` (a
+ *                     **string**), `callBackUrl`. `type` (always 1) is sent by the library.
+ * @param task_id_out  receives the new task's ID; written only on success.
+ * @return `PAN_OK` or a `PAN_ERR_*` code.
+ *
+ * # Safety
+ * As for `pan_client_offline_download()`.
+ */
+int32_t pan_oss_offline_download(const pan_client *client,
+                                 const char *token,
+                                 const char *json_opts,
+                                 int64_t *task_id_out);
+
+/**
+ * Query a task's progress (`GET /api/v1/offline/download/process`). Retried on network
+ * errors, 5xx and 429 (a read may be repeated), within `timeoutMs`.
+ *
+ * @param client        a client, or NULL for the process-wide default one.
+ * @param token         the access token, or NULL for the client's own.
+ * @param task_id       the task, from a create call (positive).
+ * @param progress_out  receives percent done, 0 to 100 (may have a fraction; 0 after a
+ *                      failure). Written only on success.
+ * @param status_out    receives a `PAN_TASK_*` value. Written only on success.
+ * @return `PAN_OK` or a `PAN_ERR_*` code.
+ *
+ * # Safety
+ * `client` is NULL or live; `token` is NULL or NUL-terminated; the out-pointers are NULL or
+ * valid.
+ */
+int32_t pan_offline_download_progress(const pan_client *client,
+                                      const char *token,
+                                      int64_t task_id,
+                                      double *progress_out,
+                                      int32_t *status_out);
+
+/**
+ * Query the progress of an image hosting task (`GET /api/v1/oss/offline/download/process`).
+ * Parameters and results as for `pan_offline_download_progress()`; `progress` is whole.
+ *
+ * # Safety
+ * As for `pan_offline_download_progress()`.
+ */
+int32_t pan_oss_offline_download_progress(const pan_client *client,
+                                          const char *token,
+                                          int64_t task_id,
+                                          double *progress_out,
+                                          int32_t *status_out);
+
+/**
+ * Wait for a task to end, polling its progress every `pollIntervalMs` (doubling the pause,
+ * up to 10 s, while the service answers 429).
+ *
+ * @param client       a client, or NULL for the process-wide default one.
+ * @param token        the access token, or NULL for the client's own.
+ * @param task_id      the task (positive).
+ * @param timeout_ms   how long to wait at most; negative waits without limit (each poll
+ *                     still has the `timeoutMs` limit); 0 polls once.
+ * @param on_progress  called after each poll with `user_data`; may be NULL. A non-zero
+ *                     return stops the wait with `PAN_ERR_CANCELLED`. It runs on the calling
+ *                     thread and must not call `pan_offline_download_wait()` itself.
+ * @param user_data    passed to `on_progress` unchanged; may be NULL.
+ * @param status_out   receives `PAN_TASK_SUCCEEDED` or `PAN_TASK_FAILED`; written only on
+ *                     success.
+ * @return `PAN_OK` when the task ended (a failed download is `PAN_OK` with `*status_out ==
+ *         PAN_TASK_FAILED`: the call worked, the download did not); `PAN_ERR_TIMEOUT` when
+ *         `timeout_ms` passed first; `PAN_ERR_CANCELLED`; or the error of a poll.
+ *
+ * # Safety
+ * `client` is NULL or live; `token` is NULL or NUL-terminated; `on_progress` is NULL or a
+ * valid function; `status_out` is NULL or points to an `int32_t`.
+ */
+int32_t pan_offline_download_wait(const pan_client *client,
+                                  const char *token,
+                                  int64_t task_id,
+                                  int64_t timeout_ms,
+                                  pan_progress_callback on_progress,
+                                  void *user_data,
+                                  int32_t *status_out);
+
+/**
+ * Parse the body the service POSTs to `callBackUrl` when a task ends, e.g.
+ * `{"url": "...", "status": 0, "failReason": "", "fileID": 100}`. The reason is read from
+ * `failReason` or `fileReason` (the API documents both); unknown keys are ignored.
+ *
+ * @param body            the body, NUL-terminated UTF-8, at most 65536 bytes.
+ * @param status_out      receives `PAN_CALLBACK_SUCCEEDED` (0) or `PAN_CALLBACK_FAILED` (1):
+ *                        the callback's own scale, not `PAN_TASK_*`.
+ * @param file_id_out     receives the new file's ID (0 when absent, as after a failure).
+ * @param reason_buf      receives the failure reason (`""` on success) with `snprintf`
+ *                        rules: at most `reason_buf_len - 1` bytes and a NUL. May be NULL when
+ *                        `reason_buf_len` is 0.
+ * @param reason_buf_len  the size of `reason_buf`.
+ * @return `PAN_OK`; `PAN_ERR_INVALID_JSON` / `PAN_ERR_INVALID_ARGUMENT` for a body that is not
+ *         a callback (the message names the field). Out-params are written only on success.
+ *
+ * # Safety
+ * `body` is NULL or NUL-terminated; the out-pointers are NULL or valid; `reason_buf` has
+ * `reason_buf_len` writable bytes.
+ */
+int32_t pan_callback_parse(const char *body,
+                           int32_t *status_out,
+                           int64_t *file_id_out,
+                           char *reason_buf,
+                           size_t reason_buf_len);
+
+/**
+ * Fetch a new access token (`POST /api/v1/access_token`).
+ *
+ * Every call makes a new token, and the service allows at most three live tokens per client
+ * (more fail with `PAN_ERR_TOKEN_LIMIT`): keep the token until it nears `*expires_at_out`.
+ * A client configured with `clientID`/`clientSecret` does this by itself when given a NULL
+ * token; this function is for programs that manage tokens on their own.
+ *
+ * @param client          a client, or NULL for the process-wide default one.
+ * @param client_id       the client ID, or NULL for the client's configured one.
+ * @param client_secret   the client secret, or NULL for the client's configured one. Never
+ *                        appears in any message.
+ * @param token_out       receives a new NUL-terminated token, owned by the caller: free it with
+ *                        `pan_string_free()`, not `free()`. Written only on success.
+ * @param expires_at_out  receives `expiredAt` as Unix seconds (0 when the service's value
+ *                        could not be read); may be NULL.
+ * @return `PAN_OK` or a `PAN_ERR_*` code (`PAN_ERR_NULL_ARGUMENT` when no credentials are
+ *         given or configured).
+ *
+ * # Safety
+ * `client` is NULL or live; the strings are NULL or NUL-terminated; `token_out` is NULL or
+ * points to a `char *`; `expires_at_out` is NULL or points to an `int64_t`.
+ */
+int32_t pan_access_token(const pan_client *client,
+                         const char *client_id,
+                         const char *client_secret,
+                         char **token_out,
+                         int64_t *expires_at_out);
+
+/**
+ * Free a string the library returned as owned (so far: the token of `pan_access_token()`).
+ * NULL is fine; freeing twice is not.
+ *
+ * # Safety
+ * `s` is NULL or a string from the library that has not been freed.
+ */
+void pan_string_free(char *s);
 
 /**
  * The message of this thread's last failed `pan_*` call.

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use once_cell::sync::OnceCell;
 use ureq::Agent;
 
+use crate::auth::TokenCache;
 use crate::config::{Config, MAX_RESPONSE_BODY};
 use crate::envelope::{interpret, Answer, HttpAnswer};
 use crate::error::{Error, Result, Retry, Status};
@@ -26,6 +27,17 @@ pub struct Client {
     /// The agent and the process it was made in: a `fork()`ed child must not use connections
     /// pooled by its parent (the two would interleave bytes on one socket).
     agent: RwLock<(u32, Agent)>,
+    /// The token fetched with `clientID`/`clientSecret`, when the caller gives none.
+    tokens: TokenCache,
+}
+
+/// How a request authenticates.
+#[derive(Clone, Copy)]
+pub(crate) enum Auth<'a> {
+    /// No `Authorization` header (the token endpoint).
+    None,
+    /// The caller's token, or the client's own when `None`.
+    Token(Option<&'a Token>),
 }
 
 /// One API request, before it is sent.
@@ -36,8 +48,8 @@ pub(crate) struct Request<'a> {
     pub path: &'a str,
     /// JSON body: a POST when present, a GET otherwise.
     pub body: Option<&'a [u8]>,
-    /// Sent as `Authorization: Bearer`.
-    pub token: Option<&'a Token>,
+    /// How the request authenticates.
+    pub auth: Auth<'a>,
     /// Whether repeating the request is harmless (a read).
     pub idempotent: bool,
 }
@@ -60,6 +72,7 @@ impl Client {
             config,
             base,
             agent: RwLock::new((std::process::id(), agent)),
+            tokens: TokenCache::default(),
         })
     }
 
@@ -98,15 +111,64 @@ impl Client {
         Ok(guard.1.clone())
     }
 
-    /// The one request path: send, retry what is safe to retry, interpret the answer.
-    /// Everything happens within the configured overall time limit.
+    /// The configured credentials, when both are set.
+    pub(crate) fn credentials(&self) -> Option<(&str, &str)> {
+        Some((
+            self.config.client_id.as_deref()?,
+            self.config.client_secret.as_deref()?,
+        ))
+    }
+
+    /// When a call started now must end.
+    pub(crate) fn deadline(&self) -> Instant {
+        Instant::now() + self.config.timeout
+    }
+
+    /// The one request path, within the configured time limit of a call.
     pub(crate) fn call(&self, req: &Request<'_>) -> Result<Answer> {
+        self.call_until(req, self.deadline())
+    }
+
+    /// The one request path: authenticate, send, retry what is safe to retry, interpret the
+    /// answer, all before `deadline`. A client's own token is renewed once after a 401.
+    pub(crate) fn call_until(&self, req: &Request<'_>, deadline: Instant) -> Result<Answer> {
+        match req.auth {
+            Auth::None => self.send_with_retries(req, None, deadline),
+            Auth::Token(Some(token)) => self.send_with_retries(req, Some(token), deadline),
+            Auth::Token(None) => {
+                let token = self.tokens.get(self, None, deadline)?;
+                match self.send_with_retries(req, Some(&token), deadline) {
+                    // Refused as invalid: the service did not act, so the request may be
+                    // repeated once with a renewed token. ("Too many tokens" is another
+                    // status: fetching yet another token would make it worse.)
+                    Err(e) if e.status() == Status::Unauthorized => {
+                        let renewed = self.tokens.get(self, Some(&token), deadline)?;
+                        self.send_with_retries(req, Some(&renewed), deadline)
+                    }
+                    other => other,
+                }
+            }
+        }
+    }
+
+    fn send_with_retries(
+        &self,
+        req: &Request<'_>,
+        token: Option<&Token>,
+        deadline: Instant,
+    ) -> Result<Answer> {
         let agent = self.agent()?;
-        let deadline = Instant::now() + self.config.timeout;
         let mut attempt: u32 = 0;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
-            let result = self.send(&agent, req, attempt, remaining);
+            if remaining.is_zero() {
+                return Err(finish(
+                    Error::new(Status::Timeout, "the call's time limit ran out"),
+                    req,
+                    token,
+                ));
+            }
+            let result = self.send(&agent, req, token, remaining);
             let err = match result {
                 Ok(answer) => return Ok(answer),
                 Err(e) => e,
@@ -118,14 +180,14 @@ impl Client {
             };
             let Some(retry_after) = retry_after.filter(|_| attempt < self.config.max_retries)
             else {
-                return Err(finish(err, req));
+                return Err(finish(err, req, token));
             };
             let pause = retry_after
                 .map(|d| d.min(MAX_RETRY_AFTER))
                 .unwrap_or_else(|| backoff(attempt));
             // A pause that would end past the deadline cannot lead to a useful answer.
             if Instant::now() + pause + Duration::from_millis(10) >= deadline {
-                return Err(finish(err, req));
+                return Err(finish(err, req, token));
             }
             std::thread::sleep(pause);
             attempt += 1;
@@ -136,11 +198,14 @@ impl Client {
         &self,
         agent: &Agent,
         req: &Request<'_>,
-        attempt: u32,
+        token: Option<&Token>,
         remaining: Duration,
     ) -> Result<Answer> {
         let url = format!("{}{}", self.base, req.path);
-        let auth = req.token.map(Token::header_value);
+        let auth = token.map(Token::header_value);
+        // The agent's limit is the configured one; a call with less time left (a retry, a
+        // poll near the end of a wait) gets what is left instead.
+        let shorter = remaining + Duration::from_millis(50) < self.config.timeout;
         let response = match req.body {
             Some(body) => {
                 let mut b = agent
@@ -150,8 +215,7 @@ impl Client {
                 if let Some(auth) = &auth {
                     b = b.header("Authorization", auth);
                 }
-                if attempt > 0 {
-                    // Retries get what is left of the call's time, not a fresh limit.
+                if shorter {
                     b = b.config().timeout_global(Some(remaining)).build();
                 }
                 b.send(body)
@@ -161,7 +225,7 @@ impl Client {
                 if let Some(auth) = &auth {
                     b = b.header("Authorization", auth);
                 }
-                if attempt > 0 {
+                if shorter {
                     b = b.config().timeout_global(Some(remaining)).build();
                 }
                 b.call()
@@ -196,9 +260,9 @@ impl Client {
 }
 
 /// Puts the finishing touches on an error: what was being done, and no token in the text.
-fn finish(err: Error, req: &Request<'_>) -> Error {
+fn finish(err: Error, req: &Request<'_>, token: Option<&Token>) -> Error {
     let err = err.context(req.what);
-    match req.token {
+    match token {
         Some(t) => err.redact(t.as_str()),
         None => err,
     }

@@ -3,11 +3,12 @@
 //! Nothing else lives here: the work is done by the safe core.
 
 use std::cell::RefCell;
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
 
 use crate::error::{Error, Result, Status};
-use crate::{Client, OfflineDownload, Token};
+use crate::{Callback, Client, Config, OfflineDownload, Progress, Target, Token};
 
 /// Success.
 pub const PAN_OK: i32 = 0;
@@ -48,6 +49,40 @@ pub const PAN_ERR_RATE_LIMITED: i32 = 13;
 pub const PAN_ERR_PANIC: i32 = 14;
 /// An internal invariant failed (a bug; please report it).
 pub const PAN_ERR_INTERNAL: i32 = 15;
+/// The progress callback of `pan_offline_download_wait()` returned non-zero.
+pub const PAN_ERR_CANCELLED: i32 = 16;
+
+/// Task status from the progress query: downloading.
+pub const PAN_TASK_DOWNLOADING: i32 = 0;
+/// Task status from the progress query: failed (`progress` drops to 0).
+pub const PAN_TASK_FAILED: i32 = 1;
+/// Task status from the progress query: succeeded.
+pub const PAN_TASK_SUCCEEDED: i32 = 2;
+/// Task status from the progress query: retrying.
+pub const PAN_TASK_RETRYING: i32 = 3;
+
+/// Callback status (`pan_callback_parse()`): the download succeeded. The callback's scale
+/// (0 success, 1 failure) differs from the progress query's `PAN_TASK_*`.
+pub const PAN_CALLBACK_SUCCEEDED: i32 = 0;
+/// Callback status (`pan_callback_parse()`): the download failed.
+pub const PAN_CALLBACK_FAILED: i32 = 1;
+
+/// A client: configuration, a connection pool and a token cache. Opaque; create it with
+/// `pan_client_new()`, free it with `pan_client_free()`. Thread-safe: share one per process.
+pub struct PanClient {
+    inner: Client,
+}
+
+/// Called by `pan_offline_download_wait()` after each poll.
+///
+/// @param user_data  the pointer given to `pan_offline_download_wait()`, passed through.
+/// @param task_id    the task being waited for.
+/// @param progress   percent done, 0 to 100 (may have a fraction).
+/// @param status     a `PAN_TASK_*` value.
+/// @return 0 to go on waiting; any other value stops the wait with `PAN_ERR_CANCELLED`.
+pub type PanProgressCallback = Option<
+    unsafe extern "C" fn(user_data: *mut c_void, task_id: i64, progress: f64, status: i32) -> i32,
+>;
 
 /// This thread's last error: reset on entry to every fallible `pan_*` call.
 struct Slot {
@@ -96,23 +131,52 @@ fn record_trace(trace_id: &str) {
     SLOT.with(|s| s.borrow_mut().trace_id = c_string(trace_id));
 }
 
-/// The boundary every fallible export goes through.
-fn guard(f: impl FnOnce() -> Result<()>) -> i32 {
+/// The boundary every fallible export goes through: reset the slot, catch panics, store the
+/// error.
+fn boundary<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     slot_reset();
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(())) => PAN_OK,
-        Ok(Err(e)) => {
-            slot_set_error(&e);
-            e.status().code()
-        }
-        Err(_) => {
-            slot_set_error(&Error::new(
-                Status::Panic,
-                "internal panic caught at the library boundary (a bug in pan-offline)",
-            ));
-            PAN_ERR_PANIC
-        }
+    let result = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(Error::new(
+            Status::Panic,
+            "internal panic caught at the library boundary (a bug in pan-offline)",
+        ))
+    });
+    if let Err(e) = &result {
+        slot_set_error(e);
     }
+    result
+}
+
+/// [`boundary`] for the functions that return a status code.
+fn guard(f: impl FnOnce() -> Result<()>) -> i32 {
+    match boundary(f) {
+        Ok(()) => PAN_OK,
+        Err(e) => e.status().code(),
+    }
+}
+
+/// The client a caller passed, or the process-wide one for NULL.
+///
+/// # Safety
+/// `client` is NULL or a live pointer from `pan_client_new()`.
+unsafe fn client_arg<'a>(client: *const PanClient) -> Result<&'a Client> {
+    if client.is_null() {
+        return Client::global();
+    }
+    // SAFETY: the caller promises a live client from pan_client_new().
+    Ok(unsafe { &(*client).inner })
+}
+
+/// A token argument: NULL means "the client's own".
+///
+/// # Safety
+/// `token` is NULL or a NUL-terminated string valid for the call.
+unsafe fn token_arg(token: *const c_char) -> Result<Option<Token>> {
+    if token.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: as promised by the caller.
+    Token::new(unsafe { str_arg(token, "token") }?).map(Some)
 }
 
 /// Borrows a C string argument for the call.
@@ -150,12 +214,13 @@ fn out_arg<T>(p: *mut T, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Create an offline download task with the process-wide default client.
+/// Create an offline download task with the process-wide default client: the same as
+/// `pan_client_offline_download(NULL, token, json_opts, task_id_out)`, but `token` is required.
 ///
 /// The default client is configured from the environment on first use: base URL
 /// `https://open-api.123pan.com`, or `$PAN_API_BASE_URL` (e.g. `http://127.0.0.1:8080`; plain
-/// `http://` only to loopback hosts); connect limit 10 s; whole-call limit 30 s; proxies from
-/// `HTTPS_PROXY`/`ALL_PROXY`/`NO_PROXY` except for loopback. Redirects are not followed.
+/// `http://` only to loopback hosts); the other settings are the defaults listed at
+/// `pan_client_new()`.
 ///
 /// @param token        the access token, NUL-terminated: printable ASCII without spaces; a
 ///                     leading `Bearer ` is accepted. Borrowed for the call only; never
@@ -169,7 +234,7 @@ fn out_arg<T>(p: *mut T, name: &str) -> Result<()> {
 /// @param task_id_out  receives the new task's ID (positive); written only on success.
 /// @return `PAN_OK`, or a `PAN_ERR_*` code with the details in `pan_last_error_message()`,
 ///         `pan_last_api_code()` and `pan_last_trace_id()`. Invalid arguments are reported
-///         before anything is sent. Not retried.
+///         before anything is sent.
 ///
 /// Blocks until the service answers or a time limit runs out. Safe to call from any number of
 /// threads at once.
@@ -182,18 +247,439 @@ pub unsafe extern "C" fn pan_offline_download(
     json_opts: *const c_char,
     task_id_out: *mut i64,
 ) -> i32 {
+    if token.is_null() {
+        return guard(|| Err(Error::new(Status::NullArgument, "`token` is NULL")));
+    }
+    // SAFETY: the caller's pointers, passed on unchanged.
+    unsafe { pan_client_offline_download(std::ptr::null(), token, json_opts, task_id_out) }
+}
+
+/// Create a client.
+///
+/// @param json_config  NULL for the defaults, or a JSON object (NUL-terminated UTF-8, at most
+///                     65536 bytes) with any of these keys; unknown or mistyped keys are
+///                     refused by name:
+///   - `baseUrl` (string): default `$PAN_API_BASE_URL` or `https://open-api.123pan.com`;
+///     plain `http://` only to loopback hosts.
+///   - `connectTimeoutMs` (integer, 1 to 86400000): connect limit, default 10000.
+///   - `timeoutMs` (integer, 1 to 86400000): limit of one whole call including its retries,
+///     default 30000.
+///   - `maxRetries` (integer, 0 to 10): retries of requests the service certainly did not act
+///     on, default 3.
+///   - `pollIntervalMs` (integer, 200 to 86400000): pause between polls of
+///     `pan_offline_download_wait()`, default 1000.
+///   - `userAgent` (string): default `pan-offline/<version>`.
+///   - `proxy` (string): a proxy URL, or `""` for none; default: `HTTPS_PROXY`, `ALL_PROXY`,
+///     `NO_PROXY` from the environment, except for loopback base URLs.
+///   - `clientID`, `clientSecret` (strings, both or neither): let the client fetch, cache and
+///     renew its own access token, so that every function taking a `token` accepts NULL.
+/// @return a new client, to be freed with `pan_client_free()`; NULL on error, with the
+///         message in `pan_last_error_message()`.
+///
+/// # Safety
+/// `json_config` is NULL or a NUL-terminated string valid for the call.
+#[no_mangle]
+pub unsafe extern "C" fn pan_client_new(json_config: *const c_char) -> *mut PanClient {
+    boundary(|| {
+        let config = if json_config.is_null() {
+            Config::default()
+        } else {
+            // SAFETY: non-NULL, valid for the call as the caller promises.
+            Config::from_json(unsafe { str_arg(json_config, "json_config") }?)?
+        };
+        Ok(Box::into_raw(Box::new(PanClient {
+            inner: Client::new(config)?,
+        })))
+    })
+    .unwrap_or(std::ptr::null_mut())
+}
+
+/// Free a client from `pan_client_new()`. NULL is fine; freeing twice, or while another
+/// thread still uses the client, is not.
+///
+/// # Safety
+/// `client` is NULL or a live pointer from `pan_client_new()`, not used after this call.
+#[no_mangle]
+pub unsafe extern "C" fn pan_client_free(client: *mut PanClient) {
+    if client.is_null() {
+        return;
+    }
+    // A panic in a destructor must not unwind into C either.
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the pointer came from Box::into_raw in pan_client_new, and the caller gives
+        // up its use.
+        drop(unsafe { Box::from_raw(client) });
+    }));
+}
+
+/// Create an offline download task (`POST /api/v1/offline/download`).
+///
+/// @param client       a client, or NULL for the process-wide default one.
+/// @param token        the access token (see `pan_offline_download()`), or NULL to use the
+///                     client's own (it needs `clientID` and `clientSecret`). An explicit
+///                     token always wins.
+/// @param json_opts    the options, as for `pan_offline_download()`.
+/// @param task_id_out  receives the new task's ID; written only on success.
+/// @return `PAN_OK` or a `PAN_ERR_*` code.
+///
+/// Retried (up to `maxRetries`, with exponential backoff and jitter, within `timeoutMs`) only
+/// when the service certainly did not act: a 429 answer (honouring `Retry-After`, capped at
+/// 10 s), or a connection that failed before the request was sent. Never after the request
+/// may have reached the service, so a retry never creates a second task.
+///
+/// # Safety
+/// `client` is NULL or live; the strings are NULL or NUL-terminated; `task_id_out` is NULL or
+/// points to an `int64_t`.
+#[no_mangle]
+pub unsafe extern "C" fn pan_client_offline_download(
+    client: *const PanClient,
+    token: *const c_char,
+    json_opts: *const c_char,
+    task_id_out: *mut i64,
+) -> i32 {
+    // SAFETY: the caller's pointers, passed on unchanged.
+    unsafe { create(client, token, json_opts, task_id_out, Target::Drive) }
+}
+
+/// Create an offline download task on image hosting (`POST /api/v1/oss/offline/download`):
+/// images only, at most 100 MB.
+///
+/// @param client       a client, or NULL for the process-wide default one.
+/// @param token        the access token, or NULL for the client's own.
+/// @param json_opts    a JSON object: `url` (required), `fileName`, `businessDirID` (a
+///                     **string**), `callBackUrl`. `type` (always 1) is sent by the library.
+/// @param task_id_out  receives the new task's ID; written only on success.
+/// @return `PAN_OK` or a `PAN_ERR_*` code.
+///
+/// # Safety
+/// As for `pan_client_offline_download()`.
+#[no_mangle]
+pub unsafe extern "C" fn pan_oss_offline_download(
+    client: *const PanClient,
+    token: *const c_char,
+    json_opts: *const c_char,
+    task_id_out: *mut i64,
+) -> i32 {
+    // SAFETY: the caller's pointers, passed on unchanged.
+    unsafe { create(client, token, json_opts, task_id_out, Target::Image) }
+}
+
+/// # Safety
+/// As for `pan_client_offline_download()`.
+unsafe fn create(
+    client: *const PanClient,
+    token: *const c_char,
+    json_opts: *const c_char,
+    task_id_out: *mut i64,
+    target: Target,
+) -> i32 {
     guard(|| {
         out_arg(task_id_out, "task_id_out")?;
         // SAFETY: the caller's pointers, as documented.
-        let token = Token::new(unsafe { str_arg(token, "token") }?)?;
+        let token = unsafe { token_arg(token) }?;
         // SAFETY: as above.
-        let opts = OfflineDownload::from_json(unsafe { str_arg(json_opts, "json_opts") }?)?;
-        let created = Client::global()?.offline_download(&token, &opts)?;
+        let json = unsafe { str_arg(json_opts, "json_opts") }?;
+        let opts = OfflineDownload::from_json_for(target, json)?;
+        // SAFETY: as above.
+        let client = unsafe { client_arg(client) }?;
+        let created = client.offline_download(token.as_ref(), &opts)?;
         record_trace(&created.trace_id);
         // SAFETY: checked non-NULL above; the caller promises it points to an int64_t.
         unsafe { *task_id_out = created.task_id };
         Ok(())
     })
+}
+
+/// Query a task's progress (`GET /api/v1/offline/download/process`). Retried on network
+/// errors, 5xx and 429 (a read may be repeated), within `timeoutMs`.
+///
+/// @param client        a client, or NULL for the process-wide default one.
+/// @param token         the access token, or NULL for the client's own.
+/// @param task_id       the task, from a create call (positive).
+/// @param progress_out  receives percent done, 0 to 100 (may have a fraction; 0 after a
+///                      failure). Written only on success.
+/// @param status_out    receives a `PAN_TASK_*` value. Written only on success.
+/// @return `PAN_OK` or a `PAN_ERR_*` code.
+///
+/// # Safety
+/// `client` is NULL or live; `token` is NULL or NUL-terminated; the out-pointers are NULL or
+/// valid.
+#[no_mangle]
+pub unsafe extern "C" fn pan_offline_download_progress(
+    client: *const PanClient,
+    token: *const c_char,
+    task_id: i64,
+    progress_out: *mut f64,
+    status_out: *mut i32,
+) -> i32 {
+    // SAFETY: the caller's pointers, passed on unchanged.
+    unsafe {
+        progress(
+            client,
+            token,
+            task_id,
+            progress_out,
+            status_out,
+            Target::Drive,
+        )
+    }
+}
+
+/// Query the progress of an image hosting task (`GET /api/v1/oss/offline/download/process`).
+/// Parameters and results as for `pan_offline_download_progress()`; `progress` is whole.
+///
+/// # Safety
+/// As for `pan_offline_download_progress()`.
+#[no_mangle]
+pub unsafe extern "C" fn pan_oss_offline_download_progress(
+    client: *const PanClient,
+    token: *const c_char,
+    task_id: i64,
+    progress_out: *mut f64,
+    status_out: *mut i32,
+) -> i32 {
+    // SAFETY: the caller's pointers, passed on unchanged.
+    unsafe {
+        progress(
+            client,
+            token,
+            task_id,
+            progress_out,
+            status_out,
+            Target::Image,
+        )
+    }
+}
+
+/// # Safety
+/// As for `pan_offline_download_progress()`.
+unsafe fn progress(
+    client: *const PanClient,
+    token: *const c_char,
+    task_id: i64,
+    progress_out: *mut f64,
+    status_out: *mut i32,
+    target: Target,
+) -> i32 {
+    guard(|| {
+        out_arg(progress_out, "progress_out")?;
+        out_arg(status_out, "status_out")?;
+        // SAFETY: the caller's pointers, as documented.
+        let token = unsafe { token_arg(token) }?;
+        // SAFETY: as above.
+        let client = unsafe { client_arg(client) }?;
+        let p = client.offline_progress(token.as_ref(), target, task_id)?;
+        record_trace(&p.trace_id);
+        // SAFETY: checked non-NULL above; the caller promises valid out-pointers.
+        unsafe {
+            *progress_out = p.process;
+            *status_out = p.status as i32;
+        }
+        Ok(())
+    })
+}
+
+/// Wait for a task to end, polling its progress every `pollIntervalMs` (doubling the pause,
+/// up to 10 s, while the service answers 429).
+///
+/// @param client       a client, or NULL for the process-wide default one.
+/// @param token        the access token, or NULL for the client's own.
+/// @param task_id      the task (positive).
+/// @param timeout_ms   how long to wait at most; negative waits without limit (each poll
+///                     still has the `timeoutMs` limit); 0 polls once.
+/// @param on_progress  called after each poll with `user_data`; may be NULL. A non-zero
+///                     return stops the wait with `PAN_ERR_CANCELLED`. It runs on the calling
+///                     thread and must not call `pan_offline_download_wait()` itself.
+/// @param user_data    passed to `on_progress` unchanged; may be NULL.
+/// @param status_out   receives `PAN_TASK_SUCCEEDED` or `PAN_TASK_FAILED`; written only on
+///                     success.
+/// @return `PAN_OK` when the task ended (a failed download is `PAN_OK` with `*status_out ==
+///         PAN_TASK_FAILED`: the call worked, the download did not); `PAN_ERR_TIMEOUT` when
+///         `timeout_ms` passed first; `PAN_ERR_CANCELLED`; or the error of a poll.
+///
+/// # Safety
+/// `client` is NULL or live; `token` is NULL or NUL-terminated; `on_progress` is NULL or a
+/// valid function; `status_out` is NULL or points to an `int32_t`.
+#[no_mangle]
+pub unsafe extern "C" fn pan_offline_download_wait(
+    client: *const PanClient,
+    token: *const c_char,
+    task_id: i64,
+    timeout_ms: i64,
+    on_progress: PanProgressCallback,
+    user_data: *mut c_void,
+    status_out: *mut i32,
+) -> i32 {
+    guard(|| {
+        out_arg(status_out, "status_out")?;
+        // SAFETY: the caller's pointers, as documented.
+        let token = unsafe { token_arg(token) }?;
+        // SAFETY: as above.
+        let client = unsafe { client_arg(client) }?;
+        let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
+        let mut report = |p: &Progress| match on_progress {
+            Some(f) => {
+                // SAFETY: the caller promises a valid function; user_data is theirs, passed
+                // back to them.
+                let stop = unsafe { f(user_data, task_id, p.process, p.status as i32) };
+                stop == 0
+            }
+            None => true,
+        };
+        let status = client.wait(token.as_ref(), Target::Drive, task_id, timeout, &mut report)?;
+        // SAFETY: checked non-NULL above.
+        unsafe { *status_out = status as i32 };
+        Ok(())
+    })
+}
+
+/// Parse the body the service POSTs to `callBackUrl` when a task ends, e.g.
+/// `{"url": "...", "status": 0, "failReason": "", "fileID": 100}`. The reason is read from
+/// `failReason` or `fileReason` (the API documents both); unknown keys are ignored.
+///
+/// @param body            the body, NUL-terminated UTF-8, at most 65536 bytes.
+/// @param status_out      receives `PAN_CALLBACK_SUCCEEDED` (0) or `PAN_CALLBACK_FAILED` (1):
+///                        the callback's own scale, not `PAN_TASK_*`.
+/// @param file_id_out     receives the new file's ID (0 when absent, as after a failure).
+/// @param reason_buf      receives the failure reason (`""` on success) with `snprintf`
+///                        rules: at most `reason_buf_len - 1` bytes and a NUL. May be NULL when
+///                        `reason_buf_len` is 0.
+/// @param reason_buf_len  the size of `reason_buf`.
+/// @return `PAN_OK`; `PAN_ERR_INVALID_JSON` / `PAN_ERR_INVALID_ARGUMENT` for a body that is not
+///         a callback (the message names the field). Out-params are written only on success.
+///
+/// # Safety
+/// `body` is NULL or NUL-terminated; the out-pointers are NULL or valid; `reason_buf` has
+/// `reason_buf_len` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn pan_callback_parse(
+    body: *const c_char,
+    status_out: *mut i32,
+    file_id_out: *mut i64,
+    reason_buf: *mut c_char,
+    reason_buf_len: usize,
+) -> i32 {
+    guard(|| {
+        out_arg(status_out, "status_out")?;
+        out_arg(file_id_out, "file_id_out")?;
+        if reason_buf.is_null() && reason_buf_len > 0 {
+            return Err(Error::new(
+                Status::NullArgument,
+                "`reason_buf` is NULL but `reason_buf_len` is not 0",
+            ));
+        }
+        // SAFETY: the caller's pointer, as documented.
+        let cb = Callback::parse(unsafe { str_arg(body, "body") }?)?;
+        // SAFETY: checked above; the caller promises valid out-pointers and buffer.
+        unsafe {
+            copy_to_buf(cb.reason.as_bytes(), reason_buf, reason_buf_len);
+            *status_out = if cb.succeeded {
+                PAN_CALLBACK_SUCCEEDED
+            } else {
+                PAN_CALLBACK_FAILED
+            };
+            *file_id_out = cb.file_id;
+        }
+        Ok(())
+    })
+}
+
+/// Fetch a new access token (`POST /api/v1/access_token`).
+///
+/// Every call makes a new token, and the service allows at most three live tokens per client
+/// (more fail with `PAN_ERR_TOKEN_LIMIT`): keep the token until it nears `*expires_at_out`.
+/// A client configured with `clientID`/`clientSecret` does this by itself when given a NULL
+/// token; this function is for programs that manage tokens on their own.
+///
+/// @param client          a client, or NULL for the process-wide default one.
+/// @param client_id       the client ID, or NULL for the client's configured one.
+/// @param client_secret   the client secret, or NULL for the client's configured one. Never
+///                        appears in any message.
+/// @param token_out       receives a new NUL-terminated token, owned by the caller: free it with
+///                        `pan_string_free()`, not `free()`. Written only on success.
+/// @param expires_at_out  receives `expiredAt` as Unix seconds (0 when the service's value
+///                        could not be read); may be NULL.
+/// @return `PAN_OK` or a `PAN_ERR_*` code (`PAN_ERR_NULL_ARGUMENT` when no credentials are
+///         given or configured).
+///
+/// # Safety
+/// `client` is NULL or live; the strings are NULL or NUL-terminated; `token_out` is NULL or
+/// points to a `char *`; `expires_at_out` is NULL or points to an `int64_t`.
+#[no_mangle]
+pub unsafe extern "C" fn pan_access_token(
+    client: *const PanClient,
+    client_id: *const c_char,
+    client_secret: *const c_char,
+    token_out: *mut *mut c_char,
+    expires_at_out: *mut i64,
+) -> i32 {
+    guard(|| {
+        out_arg(token_out, "token_out")?;
+        // SAFETY: the caller's pointers, as documented.
+        let client = unsafe { client_arg(client) }?;
+        let configured = client.credentials();
+        let pick = |p: *const c_char,
+                    name: &str,
+                    fallback: Option<&'static str>|
+         -> Result<String> {
+            if p.is_null() {
+                return fallback.map(str::to_owned).ok_or_else(|| {
+                    Error::new(
+                        Status::NullArgument,
+                        format!("`{name}` is NULL and the client has no `clientID`/`clientSecret`"),
+                    )
+                });
+            }
+            // SAFETY: non-NULL and NUL-terminated as the caller promises.
+            unsafe { str_arg(p, name) }.map(str::to_owned)
+        };
+        // The configured credentials live as long as the client, which outlives this call;
+        // copying them keeps the borrow simple.
+        let id = pick(client_id, "client_id", None)
+            .or_else(|e| configured.map(|(i, _)| i.to_owned()).ok_or(e))?;
+        let secret = pick(client_secret, "client_secret", None)
+            .or_else(|e| configured.map(|(_, s)| s.to_owned()).ok_or(e))?;
+        let fetched = client.access_token(&id, &secret)?;
+        record_trace(&fetched.trace_id);
+        let owned = c_string(fetched.token.as_str()).into_raw();
+        // SAFETY: checked non-NULL above; expires_at_out is NULL or valid.
+        unsafe {
+            *token_out = owned;
+            if !expires_at_out.is_null() {
+                *expires_at_out = fetched.expires_at;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Free a string the library returned as owned (so far: the token of `pan_access_token()`).
+/// NULL is fine; freeing twice is not.
+///
+/// # Safety
+/// `s` is NULL or a string from the library that has not been freed.
+#[no_mangle]
+pub unsafe extern "C" fn pan_string_free(s: *mut c_char) {
+    if !s.is_null() {
+        // SAFETY: the string came from CString::into_raw in this library.
+        drop(unsafe { CString::from_raw(s) });
+    }
+}
+
+/// Copies `src` to a caller's buffer with `snprintf` rules (at most `len - 1` bytes and a NUL).
+///
+/// # Safety
+/// `buf` is NULL or has `len` writable bytes.
+unsafe fn copy_to_buf(src: &[u8], buf: *mut c_char, len: usize) {
+    if !buf.is_null() && len > 0 {
+        let n = src.len().min(len - 1);
+        // SAFETY: n + 1 <= len bytes, as the caller promises; library memory never overlaps
+        // a caller's buffer.
+        unsafe {
+            std::ptr::copy_nonoverlapping(src.as_ptr().cast::<c_char>(), buf, n);
+            *buf.add(n) = 0;
+        }
+    }
 }
 
 /// The message of this thread's last failed `pan_*` call.
@@ -224,15 +710,8 @@ pub unsafe extern "C" fn pan_last_error_copy(buf: *mut c_char, buf_len: usize) -
     SLOT.with(|s| {
         let s = s.borrow();
         let msg = s.message.as_bytes();
-        if !buf.is_null() && buf_len > 0 {
-            let n = msg.len().min(buf_len - 1);
-            // SAFETY: the caller promises `buf_len` writable bytes; n + 1 <= buf_len, and the
-            // slot's message cannot overlap a caller's buffer.
-            unsafe {
-                std::ptr::copy_nonoverlapping(msg.as_ptr().cast::<c_char>(), buf, n);
-                *buf.add(n) = 0;
-            }
-        }
+        // SAFETY: the caller promises `buf_len` writable bytes at `buf`.
+        unsafe { copy_to_buf(msg, buf, buf_len) };
         msg.len()
     })
 }
@@ -279,6 +758,7 @@ pub extern "C" fn pan_version() -> *const c_char {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::TaskStatus;
 
     fn message() -> String {
         // SAFETY: the slot's pointer is a valid C string.
@@ -327,7 +807,17 @@ mod tests {
             (PAN_ERR_RATE_LIMITED, Status::RateLimited),
             (PAN_ERR_PANIC, Status::Panic),
             (PAN_ERR_INTERNAL, Status::Internal),
+            (PAN_ERR_CANCELLED, Status::Cancelled),
         ];
+        let tasks = [
+            (PAN_TASK_DOWNLOADING, TaskStatus::Downloading),
+            (PAN_TASK_FAILED, TaskStatus::Failed),
+            (PAN_TASK_SUCCEEDED, TaskStatus::Succeeded),
+            (PAN_TASK_RETRYING, TaskStatus::Retrying),
+        ];
+        for (c, t) in tasks {
+            assert_eq!(c, t as i32);
+        }
         for (c, s) in pairs {
             assert_eq!(c, s.code());
         }

@@ -18,6 +18,8 @@
 //! Errors are one type, [`Error`], whose [`Status`] is the C ABI's stable code.
 #![deny(missing_docs)]
 
+mod auth;
+mod callback;
 mod client;
 mod config;
 mod envelope;
@@ -30,10 +32,12 @@ mod token;
 mod transport;
 mod url;
 
+pub use auth::AccessToken;
+pub use callback::Callback;
 pub use client::Client;
 pub use config::*;
 pub use error::{Error, Result, Status};
 pub use offline::{Created, Progress, TaskStatus};
-pub use options::{OfflineDownload, MAX_FILE_NAME_CHARS, MAX_OPTIONS_LEN};
+pub use options::{OfflineDownload, Target, MAX_FILE_NAME_CHARS, MAX_OPTIONS_LEN};
 pub use token::{Token, MAX_TOKEN_LEN};
 pub use url::MAX_URL_LEN;

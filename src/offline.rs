@@ -1,9 +1,12 @@
-//! The offline download calls: create a task, query its progress.
+//! The offline download calls: create a task, query its progress, wait for its end.
 
-use crate::client::{Client, Request};
+use std::time::{Duration, Instant};
+
+use crate::client::{Auth, Client, Request};
+use crate::config::MIN_POLL_INTERVAL;
 use crate::envelope::positive_id;
 use crate::error::{Error, Result, Status};
-use crate::options::OfflineDownload;
+use crate::options::{OfflineDownload, Target};
 use crate::token::Token;
 
 /// A task the service created.
@@ -47,15 +50,28 @@ pub struct Progress {
     pub trace_id: String,
 }
 
+/// Longest pause between polls after the service asked to slow down.
+const MAX_POLL_BACKOFF: Duration = Duration::from_secs(10);
+
 impl Client {
-    /// Creates an offline download task (`POST /api/v1/offline/download`).
-    pub fn offline_download(&self, token: &Token, req: &OfflineDownload) -> Result<Created> {
+    /// Creates an offline download task (`POST /api/v1/offline/download`, or the image
+    /// hosting endpoint for a request made for [`Target::Image`]). With `token` `None` the
+    /// client's own token is used (see [`Config::client_id`](crate::Config::client_id)).
+    pub fn offline_download(
+        &self,
+        token: Option<&Token>,
+        req: &OfflineDownload,
+    ) -> Result<Created> {
         let body = req.body()?;
+        let path = match req.target {
+            Target::Drive => "/api/v1/offline/download",
+            Target::Image => "/api/v1/oss/offline/download",
+        };
         let answer = self.call(&Request {
             what: "create offline download task",
-            path: "/api/v1/offline/download",
+            path,
             body: Some(&body),
-            token: Some(token),
+            auth: Auth::Token(token),
             idempotent: false,
         })?;
         let task_id = positive_id(&answer, "taskID")
@@ -66,17 +82,43 @@ impl Client {
         })
     }
 
-    /// Queries a task's progress (`GET /api/v1/offline/download/process?taskID=`).
-    pub fn offline_progress(&self, token: &Token, task_id: i64) -> Result<Progress> {
-        check_task_id(task_id)?;
-        let path = format!("/api/v1/offline/download/process?taskID={task_id}");
-        let answer = self.call(&Request {
-            what: "query offline download progress",
-            path: &path,
-            body: None,
-            token: Some(token),
-            idempotent: true,
-        })?;
+    /// Queries a task's progress (`GET /api/v1/offline/download/process?taskID=`, or the
+    /// image hosting one).
+    pub fn offline_progress(
+        &self,
+        token: Option<&Token>,
+        target: Target,
+        task_id: i64,
+    ) -> Result<Progress> {
+        self.progress_until(token, target, task_id, self.deadline())
+    }
+
+    fn progress_until(
+        &self,
+        token: Option<&Token>,
+        target: Target,
+        task_id: i64,
+        deadline: Instant,
+    ) -> Result<Progress> {
+        if task_id <= 0 {
+            return Err(Error::invalid(format!(
+                "task ID must be positive, not {task_id}"
+            )));
+        }
+        let path = match target {
+            Target::Drive => format!("/api/v1/offline/download/process?taskID={task_id}"),
+            Target::Image => format!("/api/v1/oss/offline/download/process?taskID={task_id}"),
+        };
+        let answer = self.call_until(
+            &Request {
+                what: "query offline download progress",
+                path: &path,
+                body: None,
+                auth: Auth::Token(token),
+                idempotent: true,
+            },
+            deadline,
+        )?;
         let bad = |why: String| {
             Error::new(
                 Status::BadResponse,
@@ -114,13 +156,72 @@ impl Client {
             trace_id: answer.trace_id,
         })
     }
+
+    /// Polls a task every `poll_interval` until it succeeds or fails, calling `on_progress`
+    /// after each poll; `on_progress` returning `false` stops with `Cancelled`. A failed task is
+    /// `Ok(TaskStatus::Failed)`: the call worked, the download did not. `timeout` `None` waits
+    /// without limit (each poll still has the configured limit); when it runs out: `Timeout`.
+    /// When the service asks to slow down, the pause doubles (up to 10 s) and polling goes on.
+    pub fn wait(
+        &self,
+        token: Option<&Token>,
+        target: Target,
+        task_id: i64,
+        timeout: Option<Duration>,
+        on_progress: &mut dyn FnMut(&Progress) -> bool,
+    ) -> Result<TaskStatus> {
+        let started = Instant::now();
+        let end = timeout.map(|t| started + t);
+        let mut pause = self.config().poll_interval.max(MIN_POLL_INTERVAL);
+        loop {
+            let deadline = match end {
+                Some(end) => end.min(self.deadline()),
+                None => self.deadline(),
+            };
+            match self.progress_until(token, target, task_id, deadline) {
+                Ok(p) => {
+                    if !on_progress(&p) {
+                        return Err(Error::new(
+                            Status::Cancelled,
+                            format!("wait for task {task_id}: cancelled by the progress callback"),
+                        ));
+                    }
+                    if p.status.is_final() {
+                        return Ok(p.status);
+                    }
+                }
+                Err(e) if e.status() == Status::RateLimited => {
+                    pause = (pause * 2).min(MAX_POLL_BACKOFF);
+                }
+                Err(e)
+                    if e.status() == Status::Timeout
+                        && end.is_some_and(|end| Instant::now() >= end) =>
+                {
+                    return Err(timed_out(task_id, started));
+                }
+                Err(e) => return Err(e),
+            }
+            if let Some(end) = end {
+                let now = Instant::now();
+                if now + pause >= end {
+                    // One last look exactly at the end is not worth a late answer: stop here.
+                    if now < end {
+                        std::thread::sleep(end - now);
+                    }
+                    return Err(timed_out(task_id, started));
+                }
+            }
+            std::thread::sleep(pause);
+        }
+    }
 }
 
-fn check_task_id(task_id: i64) -> Result<()> {
-    if task_id <= 0 {
-        return Err(Error::invalid(format!(
-            "task ID must be positive, not {task_id}"
-        )));
-    }
-    Ok(())
+fn timed_out(task_id: i64, started: Instant) -> Error {
+    Error::new(
+        Status::Timeout,
+        format!(
+            "wait for task {task_id}: not finished after {} ms",
+            started.elapsed().as_millis()
+        ),
+    )
 }

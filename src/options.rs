@@ -12,10 +12,23 @@ pub const MAX_OPTIONS_LEN: usize = 64 * 1024;
 /// Longest `fileName` accepted, in characters (the common file-system limit).
 pub const MAX_FILE_NAME_CHARS: usize = 255;
 
-/// A checked create request for `POST /api/v1/offline/download`. Serialises to exactly the
-/// request body: absent fields are left out, `dirID` is a JSON number.
+/// Which offline download endpoint a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Target {
+    /// The cloud drive: `/api/v1/offline/download`.
+    #[default]
+    Drive,
+    /// Image hosting: `/api/v1/oss/offline/download` (images only, at most 100 MB).
+    Image,
+}
+
+/// A checked create request. Serialises to exactly the request body: absent fields are left
+/// out, `dirID` is a JSON number, `businessDirID` a string, and for image hosting `type` is 1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OfflineDownload {
+    /// Which endpoint the request is for.
+    #[serde(skip)]
+    pub target: Target,
     /// The resource to download (`http`/`https`).
     pub url: String,
     /// The name to save it under.
@@ -27,44 +40,68 @@ pub struct OfflineDownload {
     /// A URL the service POSTs to when the task ends.
     #[serde(rename = "callBackUrl", skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
+    /// Image hosting only: the folder to save into (a string).
+    #[serde(rename = "businessDirID", skip_serializing_if = "Option::is_none")]
+    pub business_dir_id: Option<String>,
+    /// Image hosting only: always 1, set by the library.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<u8>,
 }
 
-const KEYS: &str = "url, fileName, dirID, callBackUrl";
+const DRIVE_KEYS: &str = "url, fileName, dirID, callBackUrl";
+const IMAGE_KEYS: &str = "url, fileName, businessDirID, callBackUrl";
 
 impl OfflineDownload {
     /// A request for `url` with no other options, checked.
     pub fn new(url: &str) -> Result<OfflineDownload> {
-        let req = OfflineDownload {
-            url: url.to_owned(),
-            file_name: None,
-            dir_id: None,
-            callback_url: None,
-        };
+        let mut req = OfflineDownload::empty(Target::Drive);
+        req.url = url.to_owned();
         req.validate()?;
         Ok(req)
     }
 
-    /// Parses and checks the caller's JSON options (`{"url": ..., "fileName": ..., ...}`).
-    pub fn from_json(text: &str) -> Result<OfflineDownload> {
-        let fields = parse_object(text, "options", MAX_OPTIONS_LEN)?;
-        let mut url = None;
-        let mut req = OfflineDownload {
+    fn empty(target: Target) -> OfflineDownload {
+        OfflineDownload {
+            target,
             url: String::new(),
             file_name: None,
             dir_id: None,
             callback_url: None,
-        };
+            business_dir_id: None,
+            kind: (target == Target::Image).then_some(1),
+        }
+    }
+
+    /// Parses and checks the caller's JSON options for the cloud drive
+    /// (`{"url": ..., "fileName": ..., "dirID": ..., "callBackUrl": ...}`).
+    pub fn from_json(text: &str) -> Result<OfflineDownload> {
+        OfflineDownload::from_json_for(Target::Drive, text)
+    }
+
+    /// Parses and checks the caller's JSON options for `target`. Image hosting takes
+    /// `businessDirID` (a string) instead of `dirID`; its `type` is set by the library.
+    pub fn from_json_for(target: Target, text: &str) -> Result<OfflineDownload> {
+        let fields = parse_object(text, "options", MAX_OPTIONS_LEN)?;
+        let mut url = None;
+        let mut req = OfflineDownload::empty(target);
         for (key, value) in fields.0 {
-            match key.as_str() {
-                "url" => url = Some(string_field("url", value)?),
-                "fileName" => req.file_name = Some(string_field("fileName", value)?),
-                "callBackUrl" => req.callback_url = Some(string_field("callBackUrl", value)?),
-                "dirID" => req.dir_id = Some(dir_id(value)?),
-                other => {
+            match (key.as_str(), target) {
+                ("url", _) => url = Some(string_field("url", value)?),
+                ("fileName", _) => req.file_name = Some(string_field("fileName", value)?),
+                ("callBackUrl", _) => req.callback_url = Some(string_field("callBackUrl", value)?),
+                ("dirID", Target::Drive) => req.dir_id = Some(dir_id(value)?),
+                ("businessDirID", Target::Image) => {
+                    req.business_dir_id = Some(string_field("businessDirID", value)?)
+                }
+                (other, _) => {
+                    let keys = match target {
+                        Target::Drive => DRIVE_KEYS,
+                        Target::Image => IMAGE_KEYS,
+                    };
                     return Err(Error::invalid(format!(
-                        "options: unknown key `{}` (the keys are {KEYS}; names are case-sensitive)",
+                        "options: unknown key `{}` (the keys are {keys}; names are case-sensitive)",
                         printable(other, 64)
-                    )))
+                    )));
                 }
             }
         }
@@ -82,6 +119,9 @@ impl OfflineDownload {
         }
         if let Some(name) = &self.file_name {
             check_file_name(name)?;
+        }
+        if self.business_dir_id.as_deref() == Some("") {
+            return Err(Error::invalid("options: `businessDirID` is empty"));
         }
         if self.dir_id == Some(0) {
             return Err(Error::invalid(
@@ -244,6 +284,36 @@ mod tests {
         assert_eq!(err(&deep).status(), Status::InvalidJson);
         let deep = "[".repeat(60_000);
         assert_eq!(err(&deep).status(), Status::InvalidJson);
+    }
+
+    #[test]
+    fn image_hosting_takes_a_string_folder_and_sends_type_1() {
+        let r = OfflineDownload::from_json_for(
+            Target::Image,
+            r#"{"url":"https://x.com/a.png","businessDirID":"7"}"#,
+        )
+        .expect("valid");
+        assert_eq!(
+            r.body().expect("body"),
+            br#"{"url":"https://x.com/a.png","businessDirID":"7","type":1}"#
+        );
+        for (json, want) in [
+            (
+                r#"{"url":"https://x/a.png","businessDirID":7}"#,
+                "`businessDirID` must be a string",
+            ),
+            (
+                r#"{"url":"https://x/a.png","dirID":7}"#,
+                "unknown key `dirID`",
+            ),
+            (
+                r#"{"url":"https://x/a.png","type":1}"#,
+                "unknown key `type`",
+            ),
+        ] {
+            let e = OfflineDownload::from_json_for(Target::Image, json).expect_err(json);
+            assert!(e.message().contains(want), "{json}: {}", e.message());
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ fn token() -> Token {
 }
 
 fn create(c: &Client, json: &str) -> pan_offline::Result<i64> {
-    c.offline_download(&token(), &OfflineDownload::from_json(json)?)
+    c.offline_download(Some(&token()), &OfflineDownload::from_json(json)?)
         .map(|created| created.task_id)
 }
 
@@ -29,7 +29,7 @@ fn create_sends_exactly_the_given_fields_and_the_platform_headers() {
     let c = client(&emu, "");
     let created = c
         .offline_download(
-            &Token::new("Bearer test-token").expect("token"),
+            Some(&Token::new("Bearer test-token").expect("token")),
             &OfflineDownload::from_json(
                 r#"{"url":"https://example.com/测试.mp4","fileName":"测试https离线下载.mp4","dirID":10023,"callBackUrl":"http://127.0.0.1:9/cb"}"#,
             )
@@ -185,7 +185,7 @@ fn an_invalid_token_is_unauthorized() {
     let c = client(&emu, "");
     let e = c
         .offline_download(
-            &Token::new("not-the-token").expect("t"),
+            Some(&Token::new("not-the-token").expect("t")),
             &OfflineDownload::new("https://x/").expect("o"),
         )
         .expect_err("refused");
