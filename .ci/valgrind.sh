@@ -10,7 +10,7 @@ read -r line <&"${EMU[0]}"
 export PAN_API_BASE_URL=${line#PAN_EMULATOR_URL=}
 
 status=0
-for prog in test_abi_shared test_abi_static; do
+for prog in test_abi_shared test_abi_static test_workflow; do
   [ -x "$dir/$prog" ] || { echo "$dir/$prog is missing: run cargo test first"; exit 1; }
   echo "-- valgrind $prog"
   if ! valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The demo: build the library, start the bundled emulator on loopback, compile the C example
-# and create a task against the emulator. Usage: bash examples-c/demo.sh
+# The demo: build the library, start the bundled emulator on loopback, compile the C example,
+# then do the whole job against the emulator: create a task, follow its progress to 100 %,
+# receive the callback and parse it. Usage: bash examples-c/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,8 +17,27 @@ read -r line <&"${EMU[0]}"
 base=${line#PAN_EMULATOR_URL=}
 echo "emulator: $base"
 
-export PAN_API_BASE_URL="$base" PAN_TOKEN=test-token
-echo "\$ offline_download $base/files/demo.mp4?size=1048576 --name demo.mp4 --dir 10023"
-"$out/offline_download" "$base/files/demo.mp4?size=1048576" --name demo.mp4 --dir 10023
-echo "\$ offline_download ftp://example.com/x   # refused before anything is sent"
-"$out/offline_download" "ftp://example.com/x" || echo "(exit status $?)"
+export PAN_API_BASE_URL="$base"
+# The emulator really downloads this 1 MiB source from its own file route, throttled to
+# 256 KiB/s so that the progress moves; it POSTs the callback to its own /callback route.
+src="$base/files/demo.mp4?size=1048576"
+echo "\$ PAN_CLIENT_ID=test-client PAN_CLIENT_SECRET=... offline_download $src --name demo.mp4 --dir 10023 --callback $base/callback --wait"
+PAN_CLIENT_ID=test-client PAN_CLIENT_SECRET=test-secret \
+  "$out/offline_download" "$src" --name demo.mp4 --dir 10023 --callback "$base/callback" --wait
+
+body=$(python3 - "$base" <<'PY'
+import json, sys, time, urllib.request
+for _ in range(50):
+    got = json.load(urllib.request.urlopen(sys.argv[1] + "/__emu/callbacks"))
+    if got:
+        print(got[-1])
+        break
+    time.sleep(0.1)
+PY
+)
+echo "callback received by $base/callback: $body"
+echo "\$ offline_download --parse-callback '$body'"
+"$out/offline_download" --parse-callback "$body"
+
+echo "\$ PAN_TOKEN=test-token offline_download ftp://example.com/x   # refused before anything is sent"
+PAN_TOKEN=test-token "$out/offline_download" "ftp://example.com/x" 2>&1 || echo "(exit status $?)"

@@ -1,18 +1,27 @@
 /*
- * offline_download: create a 123pan offline download task from the command line.
+ * offline_download: create a 123pan offline download task from the command line, and
+ * optionally follow it to the end.
  *
- *   PAN_TOKEN=<access token> offline_download URL [--name FILE_NAME] [--dir DIR_ID]
- *                                              [--callback URL]
+ *   offline_download URL [--name FILE_NAME] [--dir DIR_ID] [--callback URL] [--wait]
+ *   offline_download --parse-callback BODY
  *
- * Prints the task ID, or the error with its code, the server's message and trace ID.
- * The base URL is https://open-api.123pan.com unless PAN_API_BASE_URL says otherwise
- * (for example http://127.0.0.1:8080 for the bundled emulator).
+ * Credentials: PAN_TOKEN=<access token>, or PAN_CLIENT_ID and PAN_CLIENT_SECRET (the library
+ * then fetches, caches and renews the token itself). The base URL is
+ * https://open-api.123pan.com unless PAN_API_BASE_URL says otherwise (for example
+ * http://127.0.0.1:8080 for the bundled emulator).
+ *
+ * Prints the task ID, or the error with its code, the server's message and trace ID. With
+ * --wait it shows the progress (a live bar on a terminal, one line per poll otherwise).
+ * Exit status: 0 created (and, with --wait, succeeded); 3 the download failed; 1 an error;
+ * 2 bad usage.
  *
  * Build: cc -std=c11 -Iinclude examples-c/offline_download.c -Ltarget/release -lpan_offline
  */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pan_offline.h"
 
@@ -49,12 +58,6 @@ static int append(char *out, size_t cap, size_t *len, const char *s) {
     return 0;
 }
 
-static void usage(const char *argv0) {
-    fprintf(stderr,
-            "usage: PAN_TOKEN=<token> %s URL [--name FILE_NAME] [--dir DIR_ID] [--callback URL]\n",
-            argv0);
-}
-
 /* Prints the last error in full: code, name, message, server code, trace ID. */
 static void print_error(const char *what, int32_t rc) {
     fprintf(stderr, "%s failed: error %d (%s)\n  %s\n", what, (int)rc, pan_strerror(rc),
@@ -65,18 +68,74 @@ static void print_error(const char *what, int32_t rc) {
         fprintf(stderr, "  trace ID: %s\n", pan_last_trace_id());
 }
 
+static void usage(const char *argv0) {
+    fprintf(stderr,
+            "usage: %s URL [--name FILE_NAME] [--dir DIR_ID] [--callback URL] [--wait]\n"
+            "       %s --parse-callback BODY\n"
+            "credentials: PAN_TOKEN, or PAN_CLIENT_ID and PAN_CLIENT_SECRET\n",
+            argv0, argv0);
+}
+
+static const char *task_status_name(int32_t status) {
+    switch (status) {
+    case PAN_TASK_DOWNLOADING: return "downloading";
+    case PAN_TASK_FAILED: return "failed";
+    case PAN_TASK_SUCCEEDED: return "succeeded";
+    case PAN_TASK_RETRYING: return "retrying";
+    default: return "unknown";
+    }
+}
+
+/* Progress callback: a bar redrawn in place on a terminal, one line per poll otherwise. */
+static int32_t show_progress(void *user_data, int64_t task_id, double progress, int32_t status) {
+    int tty = *(const int *)user_data;
+    if (tty) {
+        char bar[41];
+        int filled = (int)(progress * 40.0 / 100.0);
+        for (int i = 0; i < 40; i++) bar[i] = i < filled ? '#' : '.';
+        bar[40] = '\0';
+        printf("\rtask %lld [%s] %6.2f%% %-11s", (long long)task_id, bar, progress,
+               task_status_name(status));
+    } else {
+        printf("task %lld: %6.2f%% %s\n", (long long)task_id, progress, task_status_name(status));
+    }
+    fflush(stdout);
+    return 0; /* non-zero would cancel the wait */
+}
+
+static int parse_callback(const char *body) {
+    int32_t status;
+    int64_t file_id;
+    char reason[512];
+    int32_t rc = pan_callback_parse(body, &status, &file_id, reason, sizeof reason);
+    if (rc != PAN_OK) {
+        print_error("parse callback", rc);
+        return 1;
+    }
+    if (status == PAN_CALLBACK_SUCCEEDED)
+        printf("callback: download succeeded, file ID %lld\n", (long long)file_id);
+    else
+        printf("callback: download failed: %s\n", reason);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *token = getenv("PAN_TOKEN");
+    const char *client_id = getenv("PAN_CLIENT_ID"), *client_secret = getenv("PAN_CLIENT_SECRET");
     const char *url = NULL, *name = NULL, *dir = NULL, *callback = NULL;
+    int wait = 0;
+    if (argc == 3 && strcmp(argv[1], "--parse-callback") == 0) return parse_callback(argv[2]);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--name") == 0 && i + 1 < argc) name = argv[++i];
+        if (strcmp(a, "--wait") == 0) wait = 1;
+        else if (strcmp(a, "--name") == 0 && i + 1 < argc) name = argv[++i];
         else if (strcmp(a, "--dir") == 0 && i + 1 < argc) dir = argv[++i];
         else if (strcmp(a, "--callback") == 0 && i + 1 < argc) callback = argv[++i];
         else if (a[0] != '-' && url == NULL) url = a;
         else { usage(argv[0]); return 2; }
     }
-    if (url == NULL || token == NULL) {
+    int have_credentials = client_id != NULL && client_secret != NULL;
+    if (url == NULL || (token == NULL && !have_credentials)) {
         usage(argv[0]);
         return 2;
     }
@@ -97,12 +156,51 @@ int main(int argc, char **argv) {
         return 2;
     }
 
-    int64_t task_id = 0;
-    int32_t rc = pan_offline_download(token, opts, &task_id);
-    if (rc != PAN_OK) {
-        print_error("create offline download task", rc);
+    /* One client for the whole run: with credentials it keeps the token it fetches. */
+    char config[2048];
+    size_t clen = 0;
+    if (token == NULL) {
+        if (append(config, sizeof config, &clen, "{\"clientID\":") ||
+            json_string(config, sizeof config, &clen, client_id) ||
+            append(config, sizeof config, &clen, ",\"clientSecret\":") ||
+            json_string(config, sizeof config, &clen, client_secret) ||
+            append(config, sizeof config, &clen, "}")) {
+            fprintf(stderr, "credentials too long\n");
+            return 2;
+        }
+    }
+    pan_client *client = pan_client_new(token == NULL ? config : NULL);
+    if (client == NULL) {
+        print_error("create client", PAN_ERR_INVALID_ARGUMENT);
         return 1;
     }
-    printf("task %lld created (trace ID %s)\n", (long long)task_id, pan_last_trace_id());
-    return 0;
+
+    int exit_code = 0;
+    int64_t task_id = 0;
+    int32_t rc = pan_client_offline_download(client, token, opts, &task_id);
+    if (rc != PAN_OK) {
+        print_error("create offline download task", rc);
+        exit_code = 1;
+    } else {
+        printf("task %lld created (trace ID %s)\n", (long long)task_id, pan_last_trace_id());
+        fflush(stdout);
+    }
+    if (rc == PAN_OK && wait) {
+        int tty = isatty(STDOUT_FILENO);
+        int32_t status = 0;
+        rc = pan_offline_download_wait(client, token, task_id, -1, show_progress, &tty, &status);
+        if (tty) printf("\n");
+        if (rc != PAN_OK) {
+            print_error("wait for the task", rc);
+            exit_code = 1;
+        } else if (status == PAN_TASK_SUCCEEDED) {
+            printf("task %lld succeeded\n", (long long)task_id);
+        } else {
+            printf("task %lld failed (the callback, if one was set, carries the reason)\n",
+                   (long long)task_id);
+            exit_code = 3;
+        }
+    }
+    pan_client_free(client);
+    return exit_code;
 }

@@ -236,6 +236,7 @@ int32_t pan_offline_download(const char *token, const char *json_opts, int64_t *
  *     `NO_PROXY` from the environment, except for loopback base URLs.
  *   - `clientID`, `clientSecret` (strings, both or neither): let the client fetch, cache and
  *     renew its own access token, so that every function taking a `token` accepts NULL.
+ *
  * @return a new client, to be freed with `pan_client_free()`; NULL on error, with the
  *         message in `pan_last_error_message()`.
  *

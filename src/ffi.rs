@@ -273,6 +273,7 @@ pub unsafe extern "C" fn pan_offline_download(
 ///     `NO_PROXY` from the environment, except for loopback base URLs.
 ///   - `clientID`, `clientSecret` (strings, both or neither): let the client fetch, cache and
 ///     renew its own access token, so that every function taking a `token` accepts NULL.
+///
 /// @return a new client, to be freed with `pan_client_free()`; NULL on error, with the
 ///         message in `pan_last_error_message()`.
 ///

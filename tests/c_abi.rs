@@ -96,6 +96,31 @@ fn c_test_program_passes_linked_against_the_static_library() {
 }
 
 #[test]
+fn c_workflow_program_passes() {
+    let program = compile(
+        "cc",
+        C_FLAGS,
+        "tests/c/test_workflow.c",
+        "test_workflow",
+        Link::Shared,
+    );
+    let emu = Emulator::start();
+    let out = run_against(&emu, &program, &[], None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+    assert_eq!(
+        emu.count("/api/v1/access_token"),
+        3,
+        "the cached token, one explicit fetch, one refused"
+    );
+}
+
+#[test]
 fn the_readme_static_link_line_matches_rustc() {
     let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
     let line = STATIC_LIBS.join(" ");
@@ -189,6 +214,72 @@ fn example_creates_a_task_and_reports_errors_with_code_message_and_trace_id() {
     let usage = run_against(&emu, &program, &[&src], None);
     assert_eq!(usage.status.code(), Some(2));
     assert_eq!(emu.tasks_created(), 1);
+}
+
+#[test]
+fn example_waits_with_client_credentials_and_exits_by_the_final_status() {
+    let program = compile(
+        "cc",
+        C_FLAGS,
+        "examples-c/offline_download.c",
+        "offline_download_wait",
+        Link::Shared,
+    );
+    let emu = Emulator::start();
+    let run = |src: String| {
+        Command::new(&program)
+            .args([
+                src.as_str(),
+                "--wait",
+                "--callback",
+                &format!("{}/callback", emu.url),
+            ])
+            .env("PAN_API_BASE_URL", &emu.url)
+            .env_remove("PAN_TOKEN")
+            .env("PAN_CLIENT_ID", "test-client")
+            .env("PAN_CLIENT_SECRET", "test-secret")
+            .output()
+            .expect("example runs")
+    };
+    let ok = run(format!("{}/files/w.bin?size=200000", emu.url));
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // Not a terminal: one line per poll, ending at 100 %.
+    assert!(
+        stdout.contains("100.00% succeeded") && stdout.contains("succeeded\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().filter(|l| l.contains("% ")).count() >= 2,
+        "{stdout}"
+    );
+
+    let failed = run(format!("{}/files/missing.bin", emu.url));
+    assert_eq!(
+        failed.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&failed.stdout)
+    );
+    assert_eq!(
+        emu.count("/api/v1/access_token"),
+        2,
+        "one token per process run"
+    );
+
+    let body = emu.callback_matching(|b| b.contains("\"status\": 1"));
+    let parsed = Command::new(&program)
+        .args(["--parse-callback", &body])
+        .output()
+        .expect("runs");
+    assert!(
+        String::from_utf8_lossy(&parsed.stdout).contains("download failed: download failed: 404")
+    );
 }
 
 #[test]

@@ -37,46 +37,69 @@ fn wait_follows_progress_to_success_and_the_callback_arrives() {
     let id = create(&c, Some(&token()), &opts).expect("created");
     let mut seen = Vec::new();
     let status = c
-        .wait(Some(&token()), Target::Drive, id, Some(Duration::from_secs(20)), &mut |p| {
-            seen.push((p.process, p.status));
-            true
-        })
+        .wait(
+            Some(&token()),
+            Target::Drive,
+            id,
+            Some(Duration::from_secs(20)),
+            &mut |p| {
+                seen.push((p.process, p.status));
+                true
+            },
+        )
         .expect("waited");
     assert_eq!(status, TaskStatus::Succeeded);
-    assert!(seen.len() >= 3, "several polls while it downloads: {seen:?}");
-    assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "progress never goes back: {seen:?}");
-    assert!(seen.iter().any(|(p, s)| *s == TaskStatus::Downloading && *p > 0.0 && *p < 100.0), "{seen:?}");
+    assert!(
+        seen.len() >= 3,
+        "several polls while it downloads: {seen:?}"
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0].0 <= w[1].0),
+        "progress never goes back: {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|(p, s)| *s == TaskStatus::Downloading && *p > 0.0 && *p < 100.0),
+        "{seen:?}"
+    );
     assert_eq!(seen.last(), Some(&(100.0, TaskStatus::Succeeded)));
-    // The emulator posts the callback right after the task ends.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let body = loop {
-        if let Some(b) = emu.callbacks().pop() {
-            break b;
-        }
-        assert!(Instant::now() < deadline, "no callback");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let body = emu.callback_matching(|_| true);
     let cb = Callback::parse(&body).expect("callback parses");
-    assert!(cb.succeeded && cb.file_id > 0 && cb.reason.is_empty(), "{cb:?}");
+    assert!(
+        cb.succeeded && cb.file_id > 0 && cb.reason.is_empty(),
+        "{cb:?}"
+    );
 }
 
 #[test]
 fn a_failed_download_is_a_successful_wait_with_failed_status() {
     let emu = Emulator::start();
     let c = client(&emu, "");
-    let opts = format!(r#"{{"url":"{0}/files/missing.bin","callBackUrl":"{0}/callback"}}"#, emu.url);
+    let opts = format!(
+        r#"{{"url":"{0}/files/missing.bin","callBackUrl":"{0}/callback"}}"#,
+        emu.url
+    );
     let id = create(&c, Some(&token()), &opts).expect("created");
     let mut last = None;
     let status = c
-        .wait(Some(&token()), Target::Drive, id, Some(Duration::from_secs(10)), &mut |p| {
-            last = Some(p.clone());
-            true
-        })
+        .wait(
+            Some(&token()),
+            Target::Drive,
+            id,
+            Some(Duration::from_secs(10)),
+            &mut |p| {
+                last = Some(p.clone());
+                true
+            },
+        )
         .expect("the wait itself works");
     assert_eq!(status, TaskStatus::Failed);
-    assert_eq!(last.map(|p| p.process), Some(0.0), "process drops to 0 on failure");
-    std::thread::sleep(Duration::from_millis(300));
-    let cb = Callback::parse(&emu.callbacks().pop().expect("callback")).expect("parses");
+    assert_eq!(
+        last.map(|p| p.process),
+        Some(0.0),
+        "process drops to 0 on failure"
+    );
+    let cb = Callback::parse(&emu.callback_matching(|_| true)).expect("parses");
     assert!(!cb.succeeded && cb.reason.contains("404"), "{cb:?}");
 }
 
@@ -96,11 +119,20 @@ fn a_callback_returning_false_cancels_and_a_short_timeout_times_out() {
 
     let t = Instant::now();
     let e = c
-        .wait(Some(&token()), Target::Drive, id, Some(Duration::from_millis(700)), &mut |_| true)
+        .wait(
+            Some(&token()),
+            Target::Drive,
+            id,
+            Some(Duration::from_millis(700)),
+            &mut |_| true,
+        )
         .expect_err("times out");
     let took = t.elapsed();
     assert_eq!(e.status(), Status::Timeout, "{e}");
-    assert!(took >= Duration::from_millis(650) && took < Duration::from_millis(1500), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(650) && took < Duration::from_millis(1500),
+        "{took:?}"
+    );
 }
 
 #[test]
@@ -110,9 +142,19 @@ fn polling_respects_the_poll_interval() {
     let c = Client::new(Config::from_json(&json).expect("config")).expect("client");
     let id = create(&c, Some(&token()), &source(&emu, 5_000_000)).expect("created");
     let t = Instant::now();
-    let _ = c.wait(Some(&token()), Target::Drive, id, Some(Duration::from_millis(2200)), &mut |_| true);
+    let _ = c.wait(
+        Some(&token()),
+        Target::Drive,
+        id,
+        Some(Duration::from_millis(2200)),
+        &mut |_| true,
+    );
     let polls = emu.count("/api/v1/offline/download/process");
-    assert!((4..=6).contains(&polls), "{polls} polls in {:?} at 500 ms", t.elapsed());
+    assert!(
+        (4..=6).contains(&polls),
+        "{polls} polls in {:?} at 500 ms",
+        t.elapsed()
+    );
 }
 
 #[test]
@@ -129,7 +171,12 @@ fn one_429_then_success_makes_exactly_two_creates() {
 fn persistent_429_with_two_retries_makes_exactly_three_creates() {
     let emu = Emulator::start();
     emu.fault(r#"{"status":429,"body":"<html>slow down</html>","times":10}"#);
-    let e = create(&client(&emu, r#","maxRetries":2"#), Some(&token()), &source(&emu, 10)).expect_err("limited");
+    let e = create(
+        &client(&emu, r#","maxRetries":2"#),
+        Some(&token()),
+        &source(&emu, 10),
+    )
+    .expect_err("limited");
     assert_eq!(e.status(), Status::RateLimited);
     assert_eq!(emu.count("/api/v1/offline/download"), 3);
     assert_eq!(emu.tasks_created(), 0);
@@ -141,7 +188,11 @@ fn retry_after_is_honoured() {
     emu.fault(r#"{"status":429,"body":"","headers":{"Retry-After":"1"}}"#);
     let t = Instant::now();
     create(&client(&emu, ""), Some(&token()), &source(&emu, 10)).expect("retried");
-    assert!(t.elapsed() >= Duration::from_millis(950), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        t.elapsed()
+    );
     assert_eq!(emu.count("/api/v1/offline/download"), 2);
 }
 
@@ -149,11 +200,22 @@ fn retry_after_is_honoured() {
 fn a_create_that_may_have_reached_the_service_is_never_repeated() {
     let emu = Emulator::start();
     let c = client(&emu, "");
-    for fault in [r#"{"drop":"after"}"#, r#"{"status":502,"body":"<html>bad gateway</html>"}"#, r#"{"truncate":true}"#] {
+    for fault in [
+        r#"{"drop":"after"}"#,
+        r#"{"status":502,"body":"<html>bad gateway</html>"}"#,
+        r#"{"truncate":true}"#,
+    ] {
         emu.fault(fault);
-        assert!(create(&c, Some(&token()), &source(&emu, 10)).is_err(), "{fault}");
+        assert!(
+            create(&c, Some(&token()), &source(&emu, 10)).is_err(),
+            "{fault}"
+        );
     }
-    assert_eq!(emu.count("/api/v1/offline/download"), 3, "one request per call");
+    assert_eq!(
+        emu.count("/api/v1/offline/download"),
+        3,
+        "one request per call"
+    );
 }
 
 #[test]
@@ -161,10 +223,18 @@ fn a_stalled_server_times_out_in_about_the_configured_limit() {
     let emu = Emulator::start();
     emu.fault(r#"{"delay_ms":6000}"#);
     let t = Instant::now();
-    let e = create(&client(&emu, r#","timeoutMs":1500"#), Some(&token()), &source(&emu, 10)).expect_err("stalls");
+    let e = create(
+        &client(&emu, r#","timeoutMs":1500"#),
+        Some(&token()),
+        &source(&emu, 10),
+    )
+    .expect_err("stalls");
     let took = t.elapsed();
     assert_eq!(e.status(), Status::Timeout, "{e}");
-    assert!(took >= Duration::from_millis(1400) && took < Duration::from_millis(2500), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(1400) && took < Duration::from_millis(2500),
+        "{took:?}"
+    );
     assert_eq!(emu.count("/api/v1/offline/download"), 1);
 }
 
@@ -174,13 +244,18 @@ fn progress_is_retried_after_a_5xx_and_a_dropped_connection() {
     let c = client(&emu, "");
     let id = create(&c, Some(&token()), &source(&emu, 10)).expect("created");
     emu.fault(r#"[{"path":"/api/v1/offline/download/process","status":503,"body":"<html>busy</html>"},{"path":"/api/v1/offline/download/process","drop":"after"}]"#);
-    let p = c.offline_progress(Some(&token()), Target::Drive, id).expect("retried");
+    let p = c
+        .offline_progress(Some(&token()), Target::Drive, id)
+        .expect("retried");
     assert!((0.0..=100.0).contains(&p.process));
     assert_eq!(emu.count("/api/v1/offline/download/process"), 3);
 }
 
 fn credentials_client(emu: &Emulator, extra: &str) -> Client {
-    client(emu, &format!(r#","clientID":"test-client","clientSecret":"test-secret"{extra}"#))
+    client(
+        emu,
+        &format!(r#","clientID":"test-client","clientSecret":"test-secret"{extra}"#),
+    )
 }
 
 #[test]
@@ -192,9 +267,18 @@ fn a_client_with_credentials_fetches_one_token_and_reuses_it() {
     }
     assert_eq!(emu.count("/api/v1/access_token"), 1);
     let reqs = emu.requests();
-    let auths: Vec<_> = reqs.iter().filter(|r| r["path"] == "/api/v1/offline/download").map(|r| r["headers"]["authorization"].clone()).collect();
-    assert!(auths.iter().all(|a| *a == auths[0] && a.as_str().is_some_and(|s| s.starts_with("Bearer tok-test-client-"))));
-    let token_req = reqs.iter().find(|r| r["path"] == "/api/v1/access_token").expect("token request");
+    let auths: Vec<_> = reqs
+        .iter()
+        .filter(|r| r["path"] == "/api/v1/offline/download")
+        .map(|r| r["headers"]["authorization"].clone())
+        .collect();
+    assert!(auths.iter().all(|a| *a == auths[0]
+        && a.as_str()
+            .is_some_and(|s| s.starts_with("Bearer tok-test-client-"))));
+    let token_req = reqs
+        .iter()
+        .find(|r| r["path"] == "/api/v1/access_token")
+        .expect("token request");
     assert_eq!(token_req["headers"]["platform"], "open_platform");
     assert!(token_req["headers"].get("authorization").is_none());
 }
@@ -222,11 +306,28 @@ fn a_revoked_token_is_renewed_once_and_the_call_repeated() {
     let emu = Emulator::start();
     let c = credentials_client(&emu, "");
     create(&c, None, &source(&emu, 10)).expect("first");
-    let first = emu.requests()[1]["headers"]["authorization"].as_str().expect("auth").trim_start_matches("Bearer ").to_owned();
+    let first = emu.requests()[1]["headers"]["authorization"]
+        .as_str()
+        .expect("auth")
+        .trim_start_matches("Bearer ")
+        .to_owned();
     emu.configure(&format!(r#"{{"revoke":["{first}"]}}"#));
     create(&c, None, &source(&emu, 10)).expect("renewed and repeated");
-    let paths: Vec<_> = emu.requests().iter().map(|r| r["path"].as_str().unwrap_or("").to_owned()).collect();
-    assert_eq!(paths, ["/api/v1/access_token", "/api/v1/offline/download", "/api/v1/offline/download", "/api/v1/access_token", "/api/v1/offline/download"]);
+    let paths: Vec<_> = emu
+        .requests()
+        .iter()
+        .map(|r| r["path"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/api/v1/access_token",
+            "/api/v1/offline/download",
+            "/api/v1/offline/download",
+            "/api/v1/access_token",
+            "/api/v1/offline/download"
+        ]
+    );
     assert_eq!(emu.tasks_created(), 2);
     // A second 401 after renewal is reported, not retried again.
     emu.fault(r#"{"code":401,"message":"invalid access_token","times":2}"#);
@@ -256,7 +357,11 @@ fn a_token_near_expiry_is_renewed_before_use() {
     std::thread::sleep(Duration::from_millis(3100));
     create(&c, None, &source(&emu, 10)).expect("renewed");
     assert_eq!(emu.count("/api/v1/access_token"), 2);
-    assert_eq!(emu.count("/api/v1/offline/download"), 3, "no call was refused first");
+    assert_eq!(
+        emu.count("/api/v1/offline/download"),
+        3,
+        "no call was refused first"
+    );
 }
 
 #[test]
@@ -276,12 +381,23 @@ fn access_token_reports_expiry_and_hides_the_secret() {
     let emu = Emulator::start();
     let c = client(&emu, "");
     let t = c.access_token("test-client", "test-secret").expect("token");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_secs() as i64;
-    assert!((t.expires_at - now - 30 * 86400).abs() < 5, "{} vs {now}", t.expires_at);
-    let e = c.access_token("test-client", "wrong-secret").expect_err("refused");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs() as i64;
+    assert!(
+        (t.expires_at - now - 30 * 86400).abs() < 5,
+        "{} vs {now}",
+        t.expires_at
+    );
+    let e = c
+        .access_token("test-client", "wrong-secret")
+        .expect_err("refused");
     assert_eq!(e.status(), Status::Unauthorized);
     emu.fault(r#"{"path":"/api/v1/access_token","code":1,"message":"bad secret wrong-secret"}"#);
-    let e = c.access_token("test-client", "wrong-secret").expect_err("refused");
+    let e = c
+        .access_token("test-client", "wrong-secret")
+        .expect_err("refused");
     assert!(!e.message().contains("wrong-secret"), "{e}");
 }
 
@@ -291,15 +407,30 @@ fn image_hosting_sends_type_1_and_a_string_folder() {
     let c = client(&emu, "");
     let req = OfflineDownload::from_json_for(
         Target::Image,
-        &format!(r#"{{"url":"{}/files/pic.png?size=1000","businessDirID":"42","fileName":"pic.png"}}"#, emu.url),
+        &format!(
+            r#"{{"url":"{}/files/pic.png?size=1000","businessDirID":"42","fileName":"pic.png"}}"#,
+            emu.url
+        ),
     )
     .expect("options");
-    let id = c.offline_download(Some(&token()), &req).expect("created").task_id;
+    let id = c
+        .offline_download(Some(&token()), &req)
+        .expect("created")
+        .task_id;
     let r = emu.requests().pop().expect("request");
     assert_eq!(r["path"], "/api/v1/oss/offline/download");
-    let body: serde_json::Value = serde_json::from_str(r["body"].as_str().expect("body")).expect("json");
+    let body: serde_json::Value =
+        serde_json::from_str(r["body"].as_str().expect("body")).expect("json");
     assert_eq!(body["type"], 1);
     assert_eq!(body["businessDirID"], "42");
-    let status = c.wait(Some(&token()), Target::Image, id, Some(Duration::from_secs(10)), &mut |p| p.process.fract() == 0.0).expect("waited");
+    let status = c
+        .wait(
+            Some(&token()),
+            Target::Image,
+            id,
+            Some(Duration::from_secs(10)),
+            &mut |p| p.process.fract() == 0.0,
+        )
+        .expect("waited");
     assert_eq!(status, TaskStatus::Succeeded);
 }

@@ -125,6 +125,24 @@ impl Emulator {
     }
 }
 
+impl Emulator {
+    /// The first callback body that `pred` accepts, waiting up to 5 s for it to arrive (the
+    /// emulator posts it just after the task ends).
+    pub fn callback_matching(&self, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(b) = self.callbacks().into_iter().find(|b| pred(b)) {
+                return b;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no matching callback arrived"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 impl Drop for Emulator {
     fn drop(&mut self) {
         let _ = self.child.kill();
