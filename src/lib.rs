@@ -10,7 +10,7 @@
 //! let client = Client::new(Config::default())?;
 //! let token = Token::new("eyJhbGciOi...")?;
 //! let req = OfflineDownload::from_json(r#"{"url":"https://example.com/a.mp4","dirID":10023}"#)?;
-//! let created = client.offline_download(&token, &req)?;
+//! let created = client.offline_download(Some(&token), &req)?;
 //! println!("task {}", created.task_id);
 //! # Ok::<(), pan_offline::Error>(())
 //! ```
