@@ -180,14 +180,14 @@ impl Client {
             };
             let Some(retry_after) = retry_after.filter(|_| attempt < self.config.max_retries)
             else {
-                return Err(finish(err, req, token));
+                return Err(finish(after_attempts(err, attempt), req, token));
             };
             let pause = retry_after
                 .map(|d| d.min(MAX_RETRY_AFTER))
                 .unwrap_or_else(|| backoff(attempt));
             // A pause that would end past the deadline cannot lead to a useful answer.
             if Instant::now() + pause + Duration::from_millis(10) >= deadline {
-                return Err(finish(err, req, token));
+                return Err(finish(after_attempts(err, attempt), req, token));
             }
             std::thread::sleep(pause);
             attempt += 1;
@@ -266,6 +266,15 @@ fn finish(err: Error, req: &Request<'_>, token: Option<&Token>) -> Error {
         Some(t) => err.redact(t.as_str()),
         None => err,
     }
+}
+
+/// Says how many attempts were made, when there was more than one.
+fn after_attempts(err: Error, attempt: u32) -> Error {
+    if attempt == 0 {
+        return err;
+    }
+    let attempts = attempt + 1;
+    err.suffix(&format!(" (after {attempts} attempts)"))
 }
 
 /// Exponential backoff with jitter: 200 ms, 400 ms, 800 ms ... each scaled by 0.5 to 1.0.

@@ -165,6 +165,12 @@ impl Error {
         self
     }
 
+    /// Appends to the message.
+    pub(crate) fn suffix(mut self, more: &str) -> Error {
+        self.message.push_str(more);
+        self
+    }
+
     /// Removes every occurrence of `secret` from the message (a server may echo the token).
     pub(crate) fn redact(mut self, secret: &str) -> Error {
         if !secret.is_empty() && self.message.contains(secret) {

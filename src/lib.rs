@@ -17,6 +17,8 @@
 //!
 //! Errors are one type, [`Error`], whose [`Status`] is the C ABI's stable code.
 #![deny(missing_docs)]
+// Raw pointers live in the FFI layer only; the core is safe Rust.
+#![deny(unsafe_code)]
 
 mod auth;
 mod callback;
@@ -24,6 +26,7 @@ mod client;
 mod config;
 mod envelope;
 mod error;
+#[allow(unsafe_code)]
 pub mod ffi;
 mod json;
 mod offline;
