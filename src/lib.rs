@@ -26,6 +26,7 @@ mod client;
 mod config;
 mod envelope;
 mod error;
+mod fuzz_checks;
 #[allow(unsafe_code)]
 pub mod ffi;
 mod json;
@@ -44,3 +45,25 @@ pub use offline::{Created, Progress, TaskStatus};
 pub use options::{OfflineDownload, Target, MAX_FILE_NAME_CHARS, MAX_OPTIONS_LEN};
 pub use token::{Token, MAX_TOKEN_LEN};
 pub use url::MAX_URL_LEN;
+
+/// Entry points for the fuzz targets under `fuzz/` and the corpus replay test: the parsers
+/// that read untrusted bytes. Not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::envelope::{interpret, positive_id, HttpAnswer};
+
+    /// Interprets an answer of HTTP status `status` with this body; returns the task ID it
+    /// carries, or the error's status.
+    pub fn interpret_envelope(status: u16, body: &[u8]) -> Result<i64, crate::Status> {
+        let answer = interpret(&HttpAnswer {
+            status,
+            retry_after: None,
+            location: None,
+            body,
+        })
+        .map_err(|e| e.status())?;
+        positive_id(&answer, "taskID").map_err(|e| e.status())
+    }
+
+    pub use crate::fuzz_checks::*;
+}

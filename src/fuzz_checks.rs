@@ -1,0 +1,58 @@
+//! The properties the fuzz targets check, shared with the corpus replay in `cargo test`, so
+//! that both run the very same code. Each takes arbitrary bytes and panics on a violation.
+
+use crate::{Callback, Config, OfflineDownload, Status, Target};
+
+/// Options: any text is accepted or refused without panicking; what is accepted serialises
+/// to a body that parses back to the same request.
+pub fn options(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    for target in [Target::Drive, Target::Image] {
+        if let Ok(req) = OfflineDownload::from_json_for(target, text) {
+            if target == Target::Drive {
+                let body = serde_json::to_string(&req).expect("an accepted request serialises");
+                let again = OfflineDownload::from_json(&body).expect("its body parses back");
+                assert_eq!(again, req);
+            }
+        }
+    }
+}
+
+/// Envelopes: any answer maps to a task ID or to one of the response statuses.
+pub fn envelope(data: &[u8]) {
+    let (status, body) = match data.split_first() {
+        Some((s, rest)) => (200 + u16::from(*s) % 4 * 100 + u16::from(*s) % 30, rest),
+        None => (200, data),
+    };
+    match crate::fuzzing::interpret_envelope(status, body) {
+        Ok(id) => assert!(id > 0),
+        Err(s) => assert!(
+            matches!(
+                s,
+                Status::HttpStatus
+                    | Status::BadResponse
+                    | Status::Api
+                    | Status::Unauthorized
+                    | Status::TokenLimit
+                    | Status::RateLimited
+            ),
+            "unexpected status {s:?}"
+        ),
+    }
+}
+
+/// Callbacks: parsed or refused, never a panic; a parsed one has a non-negative file ID.
+pub fn callback(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok(cb) = Callback::parse(text) {
+        assert!(cb.file_id >= 0);
+    }
+}
+
+/// Configuration: parsed or refused, never a panic; a parsed one validates.
+pub fn config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok(c) = Config::from_json(text) {
+        c.validate().expect("an accepted configuration is valid");
+    }
+}
