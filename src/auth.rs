@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::client::{Auth, Client, Request};
+use crate::envelope::Answer;
 use crate::error::{Error, Result, Status};
 use crate::token::Token;
 
@@ -103,44 +104,45 @@ impl Client {
         let body = serde_json::json!({"clientID": client_id, "clientSecret": client_secret});
         let body = serde_json::to_vec(&body)
             .map_err(|e| Error::new(Status::Internal, format!("serialise credentials: {e}")))?;
-        let answer = self
-            .call_until(
-                &Request {
-                    what: "fetch access token",
-                    path: "/api/v1/access_token",
-                    body: Some(&body),
-                    auth: Auth::None,
-                    idempotent: false,
-                },
-                deadline,
-            )
-            .map_err(|e| e.redact(client_secret))?;
-        let bad = |why: &str| {
-            Error::new(
-                Status::BadResponse,
-                format!("fetch access token: {why} (trace ID {})", answer.trace_id),
-            )
-            .with_api(0, &answer.trace_id)
+        let req = Request {
+            what: "fetch access token",
+            path: "/api/v1/access_token",
+            body: Some(&body),
+            auth: Auth::None,
+            idempotent: false,
         };
-        let raw = answer
-            .data
-            .get("accessToken")
-            .and_then(serde_json::Value::as_str)
-            .ok_or_else(|| bad("the answer has no `data.accessToken` string"))?;
-        let token = Token::new(raw)
-            .map_err(|_| bad("the answer's `data.accessToken` is not a usable token"))?;
-        let expires_at = answer
-            .data
-            .get("expiredAt")
-            .and_then(serde_json::Value::as_str)
-            .and_then(parse_rfc3339)
-            .unwrap_or(0);
-        Ok(AccessToken {
-            token,
-            expires_at,
-            trace_id: answer.trace_id,
-        })
+        self.call_until(&req, deadline, read_access_token)
+            .map_err(|e| e.redact(client_secret))
     }
+}
+
+/// Reads `{"accessToken": "...", "expiredAt": "<RFC 3339>"}`.
+fn read_access_token(answer: &Answer) -> Result<AccessToken> {
+    let bad = |why: &str| {
+        Error::new(
+            Status::BadResponse,
+            format!("{why} (trace ID {})", answer.trace_id),
+        )
+        .with_api(0, &answer.trace_id)
+    };
+    let raw = answer
+        .data
+        .get("accessToken")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| bad("the answer has no `data.accessToken` string"))?;
+    let token = Token::new(raw)
+        .map_err(|_| bad("the answer's `data.accessToken` is not a usable token"))?;
+    let expires_at = answer
+        .data
+        .get("expiredAt")
+        .and_then(serde_json::Value::as_str)
+        .and_then(parse_rfc3339)
+        .unwrap_or(0);
+    Ok(AccessToken {
+        token,
+        expires_at,
+        trace_id: answer.trace_id.clone(),
+    })
 }
 
 /// Parses `2025-03-23T15:48:37+08:00` (RFC 3339, any offset, optional fraction) to Unix seconds.

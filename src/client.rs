@@ -125,25 +125,36 @@ impl Client {
     }
 
     /// The one request path, within the configured time limit of a call.
-    pub(crate) fn call(&self, req: &Request<'_>) -> Result<Answer> {
-        self.call_until(req, self.deadline())
+    pub(crate) fn call<T>(
+        &self,
+        req: &Request<'_>,
+        read: impl Fn(&Answer) -> Result<T>,
+    ) -> Result<T> {
+        self.call_until(req, self.deadline(), read)
     }
 
     /// The one request path: authenticate, send, retry what is safe to retry, interpret the
-    /// answer, all before `deadline`. A client's own token is renewed once after a 401.
-    pub(crate) fn call_until(&self, req: &Request<'_>, deadline: Instant) -> Result<Answer> {
+    /// answer and `read` its data, all before `deadline`. A client's own token is renewed once
+    /// after a 401. Every error leaves through here, so every one says what was being done
+    /// and none carries the token.
+    pub(crate) fn call_until<T>(
+        &self,
+        req: &Request<'_>,
+        deadline: Instant,
+        read: impl Fn(&Answer) -> Result<T>,
+    ) -> Result<T> {
         match req.auth {
-            Auth::None => self.send_with_retries(req, None, deadline),
-            Auth::Token(Some(token)) => self.send_with_retries(req, Some(token), deadline),
+            Auth::None => self.send_with_retries(req, None, deadline, &read),
+            Auth::Token(Some(token)) => self.send_with_retries(req, Some(token), deadline, &read),
             Auth::Token(None) => {
                 let token = self.tokens.get(self, None, deadline)?;
-                match self.send_with_retries(req, Some(&token), deadline) {
+                match self.send_with_retries(req, Some(&token), deadline, &read) {
                     // Refused as invalid: the service did not act, so the request may be
                     // repeated once with a renewed token. ("Too many tokens" is another
                     // status: fetching yet another token would make it worse.)
                     Err(e) if e.status() == Status::Unauthorized => {
                         let renewed = self.tokens.get(self, Some(&token), deadline)?;
-                        self.send_with_retries(req, Some(&renewed), deadline)
+                        self.send_with_retries(req, Some(&renewed), deadline, &read)
                     }
                     other => other,
                 }
@@ -151,12 +162,13 @@ impl Client {
         }
     }
 
-    fn send_with_retries(
+    fn send_with_retries<T>(
         &self,
         req: &Request<'_>,
         token: Option<&Token>,
         deadline: Instant,
-    ) -> Result<Answer> {
+        read: &impl Fn(&Answer) -> Result<T>,
+    ) -> Result<T> {
         let agent = self.agent()?;
         let mut attempt: u32 = 0;
         loop {
@@ -170,7 +182,7 @@ impl Client {
             }
             let result = self.send(&agent, req, token, remaining);
             let err = match result {
-                Ok(answer) => return Ok(answer),
+                Ok(answer) => return read(&answer).map_err(|e| finish(e, req, token)),
                 Err(e) => e,
             };
             let retry_after = match err.retry {

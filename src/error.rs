@@ -173,8 +173,12 @@ impl Error {
 
     /// Removes every occurrence of `secret` from the message (a server may echo the token).
     pub(crate) fn redact(mut self, secret: &str) -> Error {
-        if !secret.is_empty() && self.message.contains(secret) {
-            self.message = self.message.replace(secret, "<redacted>");
+        if !secret.is_empty() {
+            for text in [&mut self.message, &mut self.trace_id] {
+                if text.contains(secret) {
+                    *text = text.replace(secret, "<redacted>");
+                }
+            }
         }
         self
     }

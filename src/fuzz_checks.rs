@@ -6,7 +6,9 @@ use crate::{Callback, Config, OfflineDownload, Status, Target};
 /// Options: any text is accepted or refused without panicking; what is accepted serialises
 /// to a body that parses back to the same request.
 pub fn options(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     for target in [Target::Drive, Target::Image] {
         if let Ok(req) = OfflineDownload::from_json_for(target, text) {
             if target == Target::Drive {
@@ -43,7 +45,9 @@ pub fn envelope(data: &[u8]) {
 
 /// Callbacks: parsed or refused, never a panic; a parsed one has a non-negative file ID.
 pub fn callback(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(cb) = Callback::parse(text) {
         assert!(cb.file_id >= 0);
     }
@@ -51,7 +55,9 @@ pub fn callback(data: &[u8]) {
 
 /// Configuration: parsed or refused, never a panic; a parsed one validates.
 pub fn config(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(c) = Config::from_json(text) {
         c.validate().expect("an accepted configuration is valid");
     }

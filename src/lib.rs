@@ -26,9 +26,9 @@ mod client;
 mod config;
 mod envelope;
 mod error;
-mod fuzz_checks;
 #[allow(unsafe_code)]
 pub mod ffi;
+mod fuzz_checks;
 mod json;
 mod offline;
 mod options;

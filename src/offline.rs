@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use crate::client::{Auth, Client, Request};
 use crate::config::MIN_POLL_INTERVAL;
-use crate::envelope::positive_id;
+use crate::envelope::{positive_id, Answer};
 use crate::error::{Error, Result, Status};
 use crate::options::{OfflineDownload, Target};
 use crate::token::Token;
@@ -67,18 +67,18 @@ impl Client {
             Target::Drive => "/api/v1/offline/download",
             Target::Image => "/api/v1/oss/offline/download",
         };
-        let answer = self.call(&Request {
+        let req = Request {
             what: "create offline download task",
             path,
             body: Some(&body),
             auth: Auth::Token(token),
             idempotent: false,
-        })?;
-        let task_id = positive_id(&answer, "taskID")
-            .map_err(|e| e.context("create offline download task"))?;
-        Ok(Created {
-            task_id,
-            trace_id: answer.trace_id,
+        };
+        self.call(&req, |answer| {
+            Ok(Created {
+                task_id: positive_id(answer, "taskID")?,
+                trace_id: answer.trace_id.clone(),
+            })
         })
     }
 
@@ -109,52 +109,14 @@ impl Client {
             Target::Drive => format!("/api/v1/offline/download/process?taskID={task_id}"),
             Target::Image => format!("/api/v1/oss/offline/download/process?taskID={task_id}"),
         };
-        let answer = self.call_until(
-            &Request {
-                what: "query offline download progress",
-                path: &path,
-                body: None,
-                auth: Auth::Token(token),
-                idempotent: true,
-            },
-            deadline,
-        )?;
-        let bad = |why: String| {
-            Error::new(
-                Status::BadResponse,
-                format!(
-                    "query offline download progress: {why} (trace ID {})",
-                    answer.trace_id
-                ),
-            )
-            .with_api(0, &answer.trace_id)
+        let req = Request {
+            what: "query offline download progress",
+            path: &path,
+            body: None,
+            auth: Auth::Token(token),
+            idempotent: true,
         };
-        let process = answer
-            .data
-            .get("process")
-            .and_then(serde_json::Value::as_f64)
-            .filter(|p| (0.0..=100.0).contains(p))
-            .ok_or_else(|| bad("the answer has no `data.process` from 0 to 100".into()))?;
-        let status = match answer
-            .data
-            .get("status")
-            .and_then(serde_json::Value::as_i64)
-        {
-            Some(0) => TaskStatus::Downloading,
-            Some(1) => TaskStatus::Failed,
-            Some(2) => TaskStatus::Succeeded,
-            Some(3) => TaskStatus::Retrying,
-            other => {
-                return Err(bad(format!(
-                    "the answer's `data.status` is {other:?}, not 0, 1, 2 or 3"
-                )))
-            }
-        };
-        Ok(Progress {
-            process,
-            status,
-            trace_id: answer.trace_id,
-        })
+        self.call_until(&req, deadline, read_progress)
     }
 
     /// Polls a task every `poll_interval` until it succeeds or fails, calling `on_progress`
@@ -214,6 +176,43 @@ impl Client {
             std::thread::sleep(pause);
         }
     }
+}
+
+/// Reads `{"process": <number>, "status": <int>}`.
+fn read_progress(answer: &Answer) -> Result<Progress> {
+    let bad = |why: String| {
+        Error::new(
+            Status::BadResponse,
+            format!("{why} (trace ID {})", answer.trace_id),
+        )
+        .with_api(0, &answer.trace_id)
+    };
+    let process = answer
+        .data
+        .get("process")
+        .and_then(serde_json::Value::as_f64)
+        .filter(|p| (0.0..=100.0).contains(p))
+        .ok_or_else(|| bad("the answer has no `data.process` from 0 to 100".into()))?;
+    let status = match answer
+        .data
+        .get("status")
+        .and_then(serde_json::Value::as_i64)
+    {
+        Some(0) => TaskStatus::Downloading,
+        Some(1) => TaskStatus::Failed,
+        Some(2) => TaskStatus::Succeeded,
+        Some(3) => TaskStatus::Retrying,
+        other => {
+            return Err(bad(format!(
+                "the answer's `data.status` is {other:?}, not 0, 1, 2 or 3"
+            )))
+        }
+    };
+    Ok(Progress {
+        process,
+        status,
+        trace_id: answer.trace_id.clone(),
+    })
 }
 
 fn timed_out(task_id: i64, started: Instant) -> Error {

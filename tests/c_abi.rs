@@ -122,11 +122,21 @@ fn c_workflow_program_passes() {
 
 #[test]
 fn a_forked_child_uses_a_connection_of_its_own_and_the_parent_goes_on() {
-    let program = compile("cc", C_FLAGS, "tests/c/test_fork.c", "test_fork", Link::Shared);
+    let program = compile(
+        "cc",
+        C_FLAGS,
+        "tests/c/test_fork.c",
+        "test_fork",
+        Link::Shared,
+    );
     let emu = Emulator::start();
     let out = run_against(&emu, &program, &[], None);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let id_of = |who: &str| -> serde_json::Value {
         let id: i64 = stdout
             .lines()
@@ -142,7 +152,11 @@ fn a_forked_child_uses_a_connection_of_its_own_and_the_parent_goes_on() {
             .map(|r| r["conn"].clone())
             .expect("request of the task")
     };
-    let (p1, child, p2) = (conn_of(id_of("parent-1 ")), conn_of(id_of("child ")), conn_of(id_of("parent-2 ")));
+    let (p1, child, p2) = (
+        conn_of(id_of("parent-1 ")),
+        conn_of(id_of("child ")),
+        conn_of(id_of("parent-2 ")),
+    );
     assert_ne!(child, p1, "the child reused the parent's pooled connection");
     assert_eq!(p1, p2, "the parent keeps its own connection");
     assert_eq!(emu.tasks_created(), 3);

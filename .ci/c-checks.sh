@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The C-side checks of the C test programs, against the emulator:
+#   1. valgrind memcheck on the programs `cargo test` compiled (target/debug/c-tests):
+#      zero errors and zero definitely-lost bytes;
+#   2. the same programs built with AddressSanitizer + UBSan (C side), run clean;
+#   3. a soak of 100,000 calls through the release library: RSS must stay flat.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=target/debug/c-tests
+inc=include
+
+coproc EMU { exec python3 tests/emulator/pan_emulator.py --watch-stdin --max-seconds 1800; }
+read -r line <&"${EMU[0]}"
+export PAN_API_BASE_URL=${line#PAN_EMULATOR_URL=}
+status=0
+
+echo "-- valgrind memcheck"
+for prog in test_abi_shared test_abi_static test_workflow; do
+  [ -x "$dir/$prog" ] || { echo "$dir/$prog is missing: run cargo test first"; exit 1; }
+  log="$dir/$prog.valgrind.log"
+  if ! valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+      --log-file="$log" "$dir/$prog" >"$dir/$prog.out"; then
+    status=1
+    cat "$log"
+  fi
+  echo "$prog: $(tail -n 1 "$dir/$prog.out")"
+  grep -E "ERROR SUMMARY|definitely lost" "$log" | sed 's/^==[0-9]*== */   /'
+done
+
+echo "-- AddressSanitizer + UndefinedBehaviorSanitizer"
+san=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
+for src in test_abi test_workflow; do
+  out="$dir/${src}_asan"
+  cc -std=c11 -Wall -Wextra -Werror -pedantic -g -pthread "${san[@]}" -I"$inc" "tests/c/$src.c" \
+     -Ltarget/debug -lpan_offline -Wl,-rpath,"$PWD/target/debug" -o "$out"
+  if ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+      "$out" >"$out.out" 2>"$out.err"; then
+    echo "$src (ASan+UBSan): $(tail -n 1 "$out.out")"
+  else
+    status=1
+    echo "$src (ASan+UBSan) FAILED"; cat "$out.out" "$out.err"
+  fi
+done
+
+echo "-- soak: 100,000 calls, RSS"
+cargo build --quiet --release --lib
+cc -std=c11 -O2 -Wall -Wextra -Werror -pedantic -I"$inc" tests/c/soak.c -Ltarget/release -lpan_offline \
+   -Wl,-rpath,"$PWD/target/release" -o "$dir/soak"
+"$dir/soak" 100000 | tee "$dir/soak.out" | tail -n 4 || status=1
+
+exit $status
