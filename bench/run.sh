@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The benchmark, one command: bash bench/run.sh [--quick]
+# Installs nginx, wrk and libcurl's headers from the distribution when missing, builds the
+# release library and both C clients, then runs bench/run.py (see its docstring).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+missing=()
+command -v nginx >/dev/null || missing+=(nginx-light)
+command -v wrk >/dev/null || missing+=(wrk)
+[ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] || missing+=(libcurl4-openssl-dev)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+cargo build --quiet --release --lib
+out=target/bench
+mkdir -p "$out"
+flags=(-std=c11 -O2 -Wall -Wextra -Werror -pthread -Iinclude)
+cc "${flags[@]}" bench/pan_bench.c -Ltarget/release -lpan_offline -Wl,-rpath,"$PWD/target/release" -o "$out/pan_bench"
+cc "${flags[@]}" bench/curl_bench.c -lcurl -o "$out/curl_bench"
+cc -std=c11 -O2 -Iinclude examples-c/offline_download.c target/release/libpan_offline.a \
+   -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc -o "$out/offline_download_static"
+python3 bench/run.py "$@"
