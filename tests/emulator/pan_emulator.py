@@ -158,6 +158,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        # Headers and body go out in separate writes; without TCP_NODELAY the second one
+        # waits for the peer's delayed ACK (40 ms per answer).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.conn_id = next(STATE.conn_ids)
 
     def handle_one_request(self):
