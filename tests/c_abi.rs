@@ -211,6 +211,40 @@ fn header_compiles_and_links_as_cpp() {
 }
 
 #[test]
+fn cpp_wrapper_example_waits_and_throws_pan_errors() {
+    let program = compile(
+        "c++",
+        &["-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic"],
+        "examples-cpp/wait.cpp",
+        "cpp_wait",
+        Link::Shared,
+    );
+    let emu = Emulator::start();
+    let out = Command::new(&program)
+        .arg(format!("{}/files/cpp.bin?size=100000", emu.url))
+        .env("PAN_API_BASE_URL", &emu.url)
+        .env("PAN_CLIENT_ID", "test-client")
+        .env("PAN_CLIENT_SECRET", "test-secret")
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("100.00%") && stdout.contains("task succeeded"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("refused as expected: status 4: options: `url`"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn example_creates_a_task_and_reports_errors_with_code_message_and_trace_id() {
     let program = compile(
         "cc",
@@ -322,6 +356,19 @@ fn example_waits_with_client_credentials_and_exits_by_the_final_status() {
     assert!(
         String::from_utf8_lossy(&parsed.stdout).contains("download failed: download failed: 404")
     );
+}
+
+#[test]
+fn python_module_passes() {
+    let emu = Emulator::start();
+    let out = Command::new("python3")
+        .arg(repo().join("tests/python/test_module.py"))
+        .env("PAN_API_BASE_URL", &emu.url)
+        .env("PAN_OFFLINE_LIB", target_dir().join("libpan_offline.so"))
+        .output()
+        .expect("python3 runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.contains("OK"), "{stderr}");
 }
 
 #[test]

@@ -1,0 +1,36 @@
+// The C++ wrapper in use: create a task with the client's own token, follow it, handle errors.
+// Usage: PAN_CLIENT_ID=... PAN_CLIENT_SECRET=... wait URL
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "pan_offline.hpp"
+
+int main(int argc, char **argv) {
+    const char *id = std::getenv("PAN_CLIENT_ID"), *secret = std::getenv("PAN_CLIENT_SECRET");
+    if (argc < 2 || !id || !secret) {
+        std::fprintf(stderr, "usage: PAN_CLIENT_ID=... PAN_CLIENT_SECRET=... %s URL\n", argv[0]);
+        return 2;
+    }
+    try {
+        pan::Client client(std::string(R"({"pollIntervalMs":200,"clientID":")") + id +
+                           R"(","clientSecret":")" + secret + R"("})");
+        int64_t task = client.offline_download(std::string(R"({"url":")") + argv[1] + R"("})");
+        std::printf("task %lld created\n", static_cast<long long>(task));
+        int32_t status = client.wait(task, std::chrono::seconds(60), [](int64_t, double pct, int32_t) {
+            std::printf("%6.2f%%\n", pct);
+            return true;
+        });
+        std::printf("task %s\n", status == PAN_TASK_SUCCEEDED ? "succeeded" : "failed");
+        try {
+            client.offline_download(R"({"url":"ftp://example.com/x"})");
+        } catch (const pan::Error &e) {
+            std::printf("refused as expected: status %d: %s\n", e.status(), e.what());
+        }
+        return status == PAN_TASK_SUCCEEDED ? 0 : 3;
+    } catch (const pan::Error &e) {
+        std::fprintf(stderr, "error %d (server code %lld, trace ID %s): %s\n", e.status(),
+                     static_cast<long long>(e.api_code()), e.trace_id().c_str(), e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,134 @@
+// pan_offline.hpp: a header-only C++ wrapper over pan_offline.h (C++17).
+//
+//   pan::Client client(R"({"clientID":"...","clientSecret":"..."})");
+//   int64_t task = client.offline_download(R"({"url":"https://example.com/a.mp4"})");
+//   int32_t status = client.wait(task, std::chrono::minutes(60),
+//                                [](int64_t, double pct, int32_t) { std::printf("%.1f%%\n", pct); return true; });
+//
+// Failures throw pan::Error, which carries the status (PAN_ERR_*), the service's code and the
+// trace ID. The client owns its pan_client and frees it; it is movable, not copyable, and may
+// be shared between threads by reference.
+#ifndef PAN_OFFLINE_HPP
+#define PAN_OFFLINE_HPP
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "pan_offline.h"
+
+namespace pan {
+
+/// A failed call: what(), status() (a PAN_ERR_* code), api_code() and trace_id().
+class Error : public std::runtime_error {
+public:
+    Error(int32_t status, std::string message, int64_t api_code, std::string trace_id)
+        : std::runtime_error(std::move(message)), status_(status), api_code_(api_code),
+          trace_id_(std::move(trace_id)) {}
+    int32_t status() const noexcept { return status_; }
+    int64_t api_code() const noexcept { return api_code_; }
+    const std::string &trace_id() const noexcept { return trace_id_; }
+
+private:
+    int32_t status_;
+    int64_t api_code_;
+    std::string trace_id_;
+};
+
+/// Throws the thread's last error when `rc` is not PAN_OK.
+inline void check(int32_t rc) {
+    if (rc != PAN_OK) throw Error(rc, pan_last_error_message(), pan_last_api_code(), pan_last_trace_id());
+}
+
+/// Parsed callback body.
+struct Callback {
+    bool succeeded;
+    int64_t file_id;
+    std::string reason;
+};
+
+inline Callback parse_callback(const std::string &body) {
+    int32_t status = 0;
+    int64_t file_id = 0;
+    char reason[4096];
+    check(pan_callback_parse(body.c_str(), &status, &file_id, reason, sizeof reason));
+    return Callback{status == PAN_CALLBACK_SUCCEEDED, file_id, reason};
+}
+
+/// Owns a pan_client. A default-constructed Client uses the defaults (and the environment).
+class Client {
+public:
+    /// `json_config`: the keys of pan_client_new(), or empty for the defaults.
+    explicit Client(const std::string &json_config = std::string())
+        : ptr_(pan_client_new(json_config.empty() ? nullptr : json_config.c_str())) {
+        if (ptr_ == nullptr)
+            throw Error(PAN_ERR_INVALID_ARGUMENT, pan_last_error_message(), 0, std::string());
+    }
+    ~Client() { pan_client_free(ptr_); }
+    Client(Client &&other) noexcept : ptr_(std::exchange(other.ptr_, nullptr)) {}
+    Client &operator=(Client &&other) noexcept {
+        if (this != &other) {
+            pan_client_free(ptr_);
+            ptr_ = std::exchange(other.ptr_, nullptr);
+        }
+        return *this;
+    }
+    Client(const Client &) = delete;
+    Client &operator=(const Client &) = delete;
+
+    /// Creates a task; `token` empty means the client's own token.
+    int64_t offline_download(const std::string &json_opts, const std::string &token = std::string()) const {
+        int64_t id = 0;
+        check(pan_client_offline_download(ptr_, tok(token), json_opts.c_str(), &id));
+        return id;
+    }
+
+    /// One progress query: {percent, PAN_TASK_* status}.
+    std::pair<double, int32_t> progress(int64_t task_id, const std::string &token = std::string()) const {
+        double pct = 0;
+        int32_t status = 0;
+        check(pan_offline_download_progress(ptr_, tok(token), task_id, &pct, &status));
+        return {pct, status};
+    }
+
+    /// Waits for the task to end; returns PAN_TASK_SUCCEEDED or PAN_TASK_FAILED. The callback
+    /// returns false to cancel (pan::Error with PAN_ERR_CANCELLED); an exception it throws is
+    /// rethrown here. A negative timeout waits without limit.
+    int32_t wait(int64_t task_id, std::chrono::milliseconds timeout = std::chrono::milliseconds(-1),
+                 std::function<bool(int64_t, double, int32_t)> on_progress = nullptr,
+                 const std::string &token = std::string()) const {
+        struct Ctx {
+            std::function<bool(int64_t, double, int32_t)> *fn;
+            std::exception_ptr error;
+        } ctx{&on_progress, nullptr};
+        auto trampoline = [](void *user, int64_t task, double pct, int32_t status) -> int32_t {
+            auto *c = static_cast<Ctx *>(user);
+            if (!*c->fn) return 0;
+            try {
+                return (*c->fn)(task, pct, status) ? 0 : 1;
+            } catch (...) { // never unwind through C
+                c->error = std::current_exception();
+                return 1;
+            }
+        };
+        int32_t status = 0;
+        int32_t rc = pan_offline_download_wait(ptr_, tok(token), task_id, timeout.count(), trampoline, &ctx, &status);
+        if (ctx.error) std::rethrow_exception(ctx.error);
+        check(rc);
+        return status;
+    }
+
+    const pan_client *get() const noexcept { return ptr_; }
+
+private:
+    static const char *tok(const std::string &t) { return t.empty() ? nullptr : t.c_str(); }
+    pan_client *ptr_;
+};
+
+} // namespace pan
+
+#endif

@@ -1,0 +1,228 @@
+"""pan_offline: 123pan offline downloads from Python, over the library's C ABI (ctypes).
+
+No compilation step: the module loads libpan_offline.so from $PAN_OFFLINE_LIB, from beside
+this file, or from the system's library path.
+
+    import pan_offline
+    client = pan_offline.Client(clientID="...", clientSecret="...")   # or token=... per call
+    task = client.offline_download(url="https://example.com/a.mp4", dirID=10023)
+    status = client.wait(task, timeout=3600, on_progress=lambda t, p, s: print(f"{p:.1f}%"))
+    assert status == pan_offline.TASK_SUCCEEDED
+
+Failures raise pan_offline.Error (or a subclass per kind) carrying `.status` (the PAN_ERR_*
+code), `.api_code` (the service's `code`, 0 if none) and `.trace_id` (the request's x-traceID).
+"""
+
+import ctypes
+import ctypes.util
+import json
+import os
+
+__all__ = [
+    "Client", "Error", "InvalidArgument", "NetworkError", "TimeoutError", "ApiError",
+    "Unauthorized", "TokenLimit", "RateLimited", "Cancelled", "parse_callback", "version",
+    "TASK_DOWNLOADING", "TASK_FAILED", "TASK_SUCCEEDED", "TASK_RETRYING",
+]
+
+TASK_DOWNLOADING, TASK_FAILED, TASK_SUCCEEDED, TASK_RETRYING = 0, 1, 2, 3
+(OK, ERR_NULL_ARGUMENT, ERR_INVALID_UTF8, ERR_INVALID_JSON, ERR_INVALID_ARGUMENT, ERR_NETWORK,
+ ERR_TIMEOUT, ERR_TLS, ERR_HTTP_STATUS, ERR_BAD_RESPONSE, ERR_API, ERR_UNAUTHORIZED,
+ ERR_TOKEN_LIMIT, ERR_RATE_LIMITED, ERR_PANIC, ERR_INTERNAL, ERR_CANCELLED) = range(17)
+
+
+def _load():
+    candidates = [os.environ.get("PAN_OFFLINE_LIB"),
+                  os.path.join(os.path.dirname(os.path.abspath(__file__)), "libpan_offline.so"),
+                  ctypes.util.find_library("pan_offline")]
+    for path in candidates:
+        if path and (os.path.exists(path) or not os.path.dirname(path)):
+            return ctypes.CDLL(path)
+    raise OSError("libpan_offline.so not found: set PAN_OFFLINE_LIB")
+
+
+_lib = _load()
+_c = ctypes
+_P = _c.c_void_p
+_PROGRESS = _c.CFUNCTYPE(_c.c_int32, _c.c_void_p, _c.c_int64, _c.c_double, _c.c_int32)
+for name, res, args in [
+    ("pan_client_new", _P, [_c.c_char_p]),
+    ("pan_client_free", None, [_P]),
+    ("pan_client_offline_download", _c.c_int32, [_P, _c.c_char_p, _c.c_char_p, _c.POINTER(_c.c_int64)]),
+    ("pan_oss_offline_download", _c.c_int32, [_P, _c.c_char_p, _c.c_char_p, _c.POINTER(_c.c_int64)]),
+    ("pan_offline_download_progress", _c.c_int32,
+     [_P, _c.c_char_p, _c.c_int64, _c.POINTER(_c.c_double), _c.POINTER(_c.c_int32)]),
+    ("pan_oss_offline_download_progress", _c.c_int32,
+     [_P, _c.c_char_p, _c.c_int64, _c.POINTER(_c.c_double), _c.POINTER(_c.c_int32)]),
+    ("pan_offline_download_wait", _c.c_int32,
+     [_P, _c.c_char_p, _c.c_int64, _c.c_int64, _PROGRESS, _c.c_void_p, _c.POINTER(_c.c_int32)]),
+    ("pan_callback_parse", _c.c_int32,
+     [_c.c_char_p, _c.POINTER(_c.c_int32), _c.POINTER(_c.c_int64), _c.c_char_p, _c.c_size_t]),
+    ("pan_access_token", _c.c_int32,
+     [_P, _c.c_char_p, _c.c_char_p, _c.POINTER(_c.c_void_p), _c.POINTER(_c.c_int64)]),
+    ("pan_string_free", None, [_c.c_void_p]),
+    ("pan_last_error_message", _c.c_char_p, []),
+    ("pan_last_api_code", _c.c_int64, []),
+    ("pan_last_trace_id", _c.c_char_p, []),
+    ("pan_strerror", _c.c_char_p, [_c.c_int32]),
+    ("pan_version", _c.c_char_p, []),
+]:
+    fn = getattr(_lib, name)
+    fn.restype, fn.argtypes = res, args
+
+
+class Error(Exception):
+    """A failed call: `status` (PAN_ERR_*), `api_code` (the service's code), `trace_id`."""
+
+    def __init__(self, status, message, api_code=0, trace_id=""):
+        super().__init__(message)
+        self.status, self.message, self.api_code, self.trace_id = status, message, api_code, trace_id
+
+    def __str__(self):
+        return f"{self.message} [status {self.status}: {_lib.pan_strerror(self.status).decode()}]"
+
+
+class InvalidArgument(Error):
+    """NULL, UTF-8, JSON or validation errors: nothing was sent."""
+
+
+class NetworkError(Error):
+    """The connection failed, broke, or TLS failed."""
+
+
+class TimeoutError(Error):  # noqa: A001 - the library's own kind, not the builtin
+    """A time limit ran out."""
+
+
+class ApiError(Error):
+    """The service answered with an error, or an answer that could not be understood."""
+
+
+class Unauthorized(ApiError):
+    """The access token is invalid or expired."""
+
+
+class TokenLimit(ApiError):
+    """More than three tokens of the client are live."""
+
+
+class RateLimited(ApiError):
+    """The service asked to slow down."""
+
+
+class Cancelled(Error):
+    """The progress callback stopped the wait."""
+
+
+_KINDS = {ERR_NULL_ARGUMENT: InvalidArgument, ERR_INVALID_UTF8: InvalidArgument,
+          ERR_INVALID_JSON: InvalidArgument, ERR_INVALID_ARGUMENT: InvalidArgument,
+          ERR_NETWORK: NetworkError, ERR_TLS: NetworkError, ERR_TIMEOUT: TimeoutError,
+          ERR_HTTP_STATUS: ApiError, ERR_BAD_RESPONSE: ApiError, ERR_API: ApiError,
+          ERR_UNAUTHORIZED: Unauthorized, ERR_TOKEN_LIMIT: TokenLimit,
+          ERR_RATE_LIMITED: RateLimited, ERR_CANCELLED: Cancelled}
+
+
+def _check(rc):
+    if rc != OK:
+        raise _KINDS.get(rc, Error)(rc, _lib.pan_last_error_message().decode("utf-8", "replace"),
+                                    _lib.pan_last_api_code(),
+                                    _lib.pan_last_trace_id().decode("utf-8", "replace"))
+
+
+def _bytes(s):
+    return None if s is None else s.encode("utf-8")
+
+
+def version():
+    """The library's version."""
+    return _lib.pan_version().decode()
+
+
+def parse_callback(body):
+    """Parses the body the service POSTs to callBackUrl: returns (succeeded, file_id, reason)."""
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    status, file_id = _c.c_int32(), _c.c_int64()
+    reason = _c.create_string_buffer(4096)
+    _check(_lib.pan_callback_parse(body, _c.byref(status), _c.byref(file_id), reason, len(reason)))
+    return status.value == 0, file_id.value, reason.value.decode("utf-8", "replace")
+
+
+class Client:
+    """A client: configuration, a connection pool and, with clientID/clientSecret, its own
+    access token. Keyword arguments are the configuration keys of pan_client_new (baseUrl,
+    timeoutMs, maxRetries, pollIntervalMs, ...); `token` sets a default access token."""
+
+    def __init__(self, token=None, **config):
+        self._token = token
+        self._ptr = _lib.pan_client_new(_bytes(json.dumps(config)) if config else None)
+        if not self._ptr:
+            _check(ERR_INVALID_ARGUMENT)
+
+    def close(self):
+        """Frees the client (also done when it is garbage collected)."""
+        if getattr(self, "_ptr", None):
+            _lib.pan_client_free(self._ptr)
+            self._ptr = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+    def _tok(self, token):
+        return _bytes(token if token is not None else self._token)
+
+    def offline_download(self, url, token=None, image=False, **options):
+        """Creates a task (fileName, dirID, callBackUrl; for image hosting businessDirID).
+        Returns the task ID."""
+        task = _c.c_int64()
+        fn = _lib.pan_oss_offline_download if image else _lib.pan_client_offline_download
+        _check(fn(self._ptr, self._tok(token), _bytes(json.dumps(dict(url=url, **options))),
+                  _c.byref(task)))
+        return task.value
+
+    def progress(self, task_id, token=None, image=False):
+        """One progress query: returns (percent, status)."""
+        pct, status = _c.c_double(), _c.c_int32()
+        fn = _lib.pan_oss_offline_download_progress if image else _lib.pan_offline_download_progress
+        _check(fn(self._ptr, self._tok(token), task_id, _c.byref(pct), _c.byref(status)))
+        return pct.value, status.value
+
+    def wait(self, task_id, timeout=None, on_progress=None, token=None):
+        """Polls until the task ends; returns TASK_SUCCEEDED or TASK_FAILED. `on_progress(task_id,
+        percent, status)` is called after each poll; returning True stops with Cancelled.
+        An exception raised by it stops the wait too and is raised again here."""
+        raised = []
+
+        def trampoline(_user, task, pct, status):
+            if on_progress is None:
+                return 0
+            try:
+                return 1 if on_progress(task, pct, status) else 0
+            except BaseException as e:  # do not let it unwind through C
+                raised.append(e)
+                return 1
+
+        status = _c.c_int32()
+        cb = _PROGRESS(trampoline)
+        ms = -1 if timeout is None else int(timeout * 1000)
+        rc = _lib.pan_offline_download_wait(self._ptr, self._tok(token), task_id, ms, cb, None,
+                                            _c.byref(status))
+        if raised:
+            raise raised[0]
+        _check(rc)
+        return status.value
+
+    def access_token(self, client_id=None, client_secret=None):
+        """Fetches a new token: returns (token, expires_at as Unix seconds)."""
+        out, exp = _c.c_void_p(), _c.c_int64()
+        _check(_lib.pan_access_token(self._ptr, _bytes(client_id), _bytes(client_secret),
+                                     _c.byref(out), _c.byref(exp)))
+        try:
+            return _c.string_at(out.value).decode(), exp.value
+        finally:
+            _lib.pan_string_free(out)

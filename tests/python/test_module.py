@@ -1,0 +1,65 @@
+"""The Python module (python/pan_offline.py) against the emulator. Run by tests/c_abi.rs with
+PAN_OFFLINE_LIB and PAN_API_BASE_URL set."""
+
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python"))
+import pan_offline  # noqa: E402
+
+BASE = os.environ["PAN_API_BASE_URL"]
+
+
+class ModuleTest(unittest.TestCase):
+    def setUp(self):
+        self.client = pan_offline.Client(baseUrl=BASE, pollIntervalMs=200,
+                                         clientID="test-client", clientSecret="test-secret")
+
+    def tearDown(self):
+        self.client.close()
+
+    def test_create_and_wait_with_progress(self):
+        task = self.client.offline_download(BASE + "/files/m.bin?size=200000", fileName="m.bin")
+        seen = []
+        status = self.client.wait(task, timeout=20, on_progress=lambda t, p, s: seen.append((t, p, s)))
+        self.assertEqual(status, pan_offline.TASK_SUCCEEDED)
+        self.assertEqual(seen[-1], (task, 100.0, pan_offline.TASK_SUCCEEDED))
+        pct, st = self.client.progress(task)
+        self.assertEqual((pct, st), (100.0, pan_offline.TASK_SUCCEEDED))
+
+    def test_errors_carry_status_code_and_trace_id(self):
+        with self.assertRaises(pan_offline.InvalidArgument) as cm:
+            self.client.offline_download("ftp://x/y")
+        self.assertEqual(cm.exception.status, pan_offline.ERR_INVALID_ARGUMENT)
+        self.assertIn("url", cm.exception.message)
+        with self.assertRaises(pan_offline.Unauthorized) as cm:
+            self.client.offline_download(BASE + "/files/x", token="not-a-valid-token")
+        self.assertEqual(cm.exception.api_code, 401)
+        self.assertTrue(cm.exception.trace_id.endswith("_emulator"))
+        with self.assertRaises(pan_offline.InvalidArgument):
+            pan_offline.Client(timeoutMS=5)
+
+    def test_cancel_and_callback_exceptions(self):
+        task = self.client.offline_download(BASE + "/files/big.bin?size=50000000")
+        with self.assertRaises(pan_offline.Cancelled):
+            self.client.wait(task, on_progress=lambda t, p, s: True)
+
+        def boom(t, p, s):
+            raise KeyError("from the callback")
+        with self.assertRaises(KeyError):
+            self.client.wait(task, on_progress=boom)
+        with self.assertRaises(pan_offline.TimeoutError):
+            self.client.wait(task, timeout=0.5)
+
+    def test_callback_parse_and_tokens(self):
+        self.assertEqual(pan_offline.parse_callback('{"status":1,"fileReason":"gone","fileID":0}'),
+                         (False, 0, "gone"))
+        token, expires = self.client.access_token()
+        self.assertTrue(token.startswith("tok-test-client-"))
+        self.assertGreater(expires, 0)
+        self.assertRegex(pan_offline.version(), r"^\d+\.\d+\.\d+$")
+
+
+if __name__ == "__main__":
+    unittest.main()
