@@ -1,9 +1,9 @@
 /* The same requests through libcurl's easy interface, as a C programmer would write them:
  * one reused handle per thread (keep-alive), the same headers and body, the taskID read out
  * of the answer. Usage: curl_bench THREADS CALLS_PER_THREAD [--first] */
-#include <curl/curl.h>
-
 #include "common.h"
+
+#include <curl/curl.h>
 
 struct buf {
     char data[4096];

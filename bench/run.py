@@ -25,8 +25,8 @@ DOC_RESPONSE = ('{"code":0,"message":"ok","data":{"taskID":394756},'
                 '"x-traceID":"2eabaf50-f64d-4603-a62d-b49cb4661e8e_kong-db-5898fdd8c6-t5pvc"}')
 QUICK = "--quick" in sys.argv
 THREADS = [1, 2, 4, 8]
-ROUNDS = 1 if QUICK else 5
-TOTAL = 2000 if QUICK else 40000
+ROUNDS = 1 if QUICK else 3
+TOTAL = 2000 if QUICK else 20000
 SOAK = 5000 if QUICK else 100000
 
 
@@ -70,7 +70,7 @@ http {{
 
 
 def run(cmd, env):
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     if out.returncode != 0:
         raise SystemExit(f"{cmd} failed: {out.stdout}{out.stderr}")
     return out.stdout
