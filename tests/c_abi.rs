@@ -164,17 +164,35 @@ fn a_forked_child_uses_a_connection_of_its_own_and_the_parent_goes_on() {
 
 #[test]
 fn the_shared_library_exports_only_pan_symbols() {
-    let out = run_ok(Command::new("nm").args(["-D", "--defined-only"]).arg(target_dir().join("libpan_offline.so")));
+    let out = run_ok(
+        Command::new("nm")
+            .args(["-D", "--defined-only"])
+            .arg(target_dir().join("libpan_offline.so")),
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    let symbols: Vec<&str> = text.lines().filter_map(|l| l.split_whitespace().nth(2)).collect();
+    let symbols: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
     let foreign: Vec<&&str> = symbols.iter().filter(|s| !s.starts_with("pan_")).collect();
     assert!(foreign.is_empty(), "exported beyond pan_*: {foreign:?}");
     // Every function of the header is exported, and nothing else.
     let header = std::fs::read_to_string(repo().join("include/pan_offline.h")).expect("header");
     let mut declared: Vec<&str> = header
         .lines()
-        .filter(|l| !l.starts_with([' ', '#', '/', '*']) && !l.starts_with("typedef") && l.contains("pan_") && l.contains('('))
-        .filter_map(|l| l.split('(').next()?.split_whitespace().last().map(|n| n.trim_start_matches('*')))
+        .filter(|l| {
+            !l.starts_with([' ', '#', '/', '*'])
+                && !l.starts_with("typedef")
+                && l.contains("pan_")
+                && l.contains('(')
+        })
+        .filter_map(|l| {
+            l.split('(')
+                .next()?
+                .split_whitespace()
+                .last()
+                .map(|n| n.trim_start_matches('*'))
+        })
         .collect();
     declared.sort_unstable();
     let mut exported = symbols.clone();
@@ -186,12 +204,27 @@ fn the_shared_library_exports_only_pan_symbols() {
 fn version_macros_and_pan_version_equal_cargo_toml() {
     let header = std::fs::read_to_string(repo().join("include/pan_offline.h")).expect("header");
     for (name, want) in [
-        ("PAN_OFFLINE_VERSION_MAJOR", env!("CARGO_PKG_VERSION_MAJOR").to_owned()),
-        ("PAN_OFFLINE_VERSION_MINOR", env!("CARGO_PKG_VERSION_MINOR").to_owned()),
-        ("PAN_OFFLINE_VERSION_PATCH", env!("CARGO_PKG_VERSION_PATCH").to_owned()),
-        ("PAN_OFFLINE_VERSION", format!("\"{}\"", env!("CARGO_PKG_VERSION"))),
+        (
+            "PAN_OFFLINE_VERSION_MAJOR",
+            env!("CARGO_PKG_VERSION_MAJOR").to_owned(),
+        ),
+        (
+            "PAN_OFFLINE_VERSION_MINOR",
+            env!("CARGO_PKG_VERSION_MINOR").to_owned(),
+        ),
+        (
+            "PAN_OFFLINE_VERSION_PATCH",
+            env!("CARGO_PKG_VERSION_PATCH").to_owned(),
+        ),
+        (
+            "PAN_OFFLINE_VERSION",
+            format!("\"{}\"", env!("CARGO_PKG_VERSION")),
+        ),
     ] {
-        assert!(header.contains(&format!("#define {name} {want}\n")), "{name} is not {want}");
+        assert!(
+            header.contains(&format!("#define {name} {want}\n")),
+            "{name} is not {want}"
+        );
     }
     // SAFETY: pan_version returns a static C string.
     let v = unsafe { std::ffi::CStr::from_ptr(pan_offline::ffi::pan_version()) };
