@@ -25,7 +25,7 @@ DOC_RESPONSE = ('{"code":0,"message":"ok","data":{"taskID":394756},'
                 '"x-traceID":"2eabaf50-f64d-4603-a62d-b49cb4661e8e_kong-db-5898fdd8c6-t5pvc"}')
 QUICK = "--quick" in sys.argv
 THREADS = [1, 2, 4, 8]
-ROUNDS = 1 if QUICK else 3
+ROUNDS = 1 if QUICK else 5
 TOTAL = 2000 if QUICK else 20000
 SOAK = 5000 if QUICK else 100000
 
@@ -69,9 +69,14 @@ http {{
     raise SystemExit("nginx did not start")
 
 
-def run(cmd, env):
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
-    if out.returncode != 0:
+def run(cmd, env, check=True):
+    try:
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        if check:
+            raise SystemExit(f"{cmd} timed out")
+        return ""
+    if out.returncode != 0 and check:
         raise SystemExit(f"{cmd} failed: {out.stdout}{out.stderr}")
     return out.stdout
 
@@ -158,9 +163,14 @@ def main():
             for t in THREADS:
                 order = [("pan", pan), ("curl", curl)] if r % 2 == 0 else [("curl", curl), ("pan", pan)]
                 for name, prog in order:
-                    line = run([prog, str(t), str(TOTAL // t)], env)
-                    if field(line, "failed") != 0:
-                        raise SystemExit(f"{name} had failures: {line}")
+                    for attempt in range(3):
+                        line = run([prog, str(t), str(TOTAL // t)], env, check=False)
+                        if line and field(line, "failed") == 0:
+                            break
+                        # Seen here once, with libcurl: a thread whose calls all failed.
+                        print(f"warning: {name} at {t} threads had failures, run again: {line.strip()}")
+                    else:
+                        raise SystemExit(f"{name} failed three times at {t} threads")
                     runs[name][t].append(field(line, "calls_per_s"))
         med = {n: {t: statistics.median(v) for t, v in s.items()} for n, s in runs.items()}
 

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use ureq::config::Config as AgentConfig;
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
+};
 use ureq::Agent;
 
 use crate::config::Config;
@@ -47,9 +49,95 @@ pub(crate) fn agent(config: &Config, base: &str) -> Agent {
         .build();
     Agent::with_parts(
         agent_config,
-        DefaultConnector::default(),
+        DefaultConnector::default().chain(Coalesce),
         CachingResolver::default(),
     )
+}
+
+/// Held output beyond this is sent at once: coalescing is for a head and a small body.
+const MAX_HELD: usize = 16 * 1024;
+
+/// The last link of the connector chain: wraps the connection (TCP or TLS) so that a request's
+/// head and its small JSON body leave in one write instead of two.
+///
+/// ureq transmits the head, then the body, each in its own write. Two segments per request
+/// cost the server a second wakeup and read for every call, and over TLS they are two records.
+/// Writes are held here (copied out of the output buffer, which ureq reuses from its start)
+/// and go out together just before the first read, which always follows a request.
+#[derive(Debug)]
+struct Coalesce;
+
+impl<In: Transport> Connector<In> for Coalesce {
+    type Out = Coalescing<In>;
+
+    fn connect(
+        &self,
+        _details: &ConnectionDetails,
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        Ok(chained.map(|inner| Coalescing {
+            inner,
+            held: Vec::new(),
+        }))
+    }
+}
+
+/// A transport whose output is held until input is awaited.
+#[derive(Debug)]
+struct Coalescing<T> {
+    inner: T,
+    held: Vec<u8>,
+}
+
+impl<T: Transport> Coalescing<T> {
+    fn flush(&mut self, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let mut sent = 0;
+        while sent < self.held.len() {
+            let output = self.inner.buffers().output();
+            let n = output.len().min(self.held.len() - sent);
+            output[..n].copy_from_slice(&self.held[sent..sent + n]);
+            self.inner.transmit_output(n, timeout)?;
+            sent += n;
+        }
+        self.held.clear();
+        Ok(())
+    }
+}
+
+impl<T: Transport> Transport for Coalescing<T> {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        self.inner.buffers()
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        let output = self.inner.buffers().output();
+        self.held.extend_from_slice(&output[..amount]);
+        if self.held.len() > MAX_HELD {
+            self.flush(timeout)?;
+        }
+        Ok(())
+    }
+
+    fn maybe_await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.flush(timeout)?;
+        self.inner.maybe_await_input(timeout)
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.flush(timeout)?;
+        self.inner.await_input(timeout)
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.inner.is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        self.inner.is_tls()
+    }
 }
 
 /// A resolver that answers IP literals without a lookup (ureq's default spawns a thread per

@@ -53,7 +53,7 @@ impl Emulator {
             .to_owned();
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
+            .timeout_global(Some(Duration::from_secs(60)))
             .build()
             .new_agent();
         Emulator {
@@ -70,8 +70,14 @@ impl Emulator {
             Some(b) => self.agent.post(&url).send(b),
             None => self.agent.get(&url).call(),
         }
-        .expect("emulator control route answers");
-        let text = resp.body_mut().read_to_string().expect("control body");
+        .unwrap_or_else(|e| panic!("emulator control route {path} answers: {e}"));
+        // The request log of a load test runs to megabytes.
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_string()
+            .unwrap_or_else(|e| panic!("control body of {path}: {e}"));
         serde_json::from_str(&text).expect("control answer is JSON")
     }
 
