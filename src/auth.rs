@@ -118,13 +118,7 @@ impl Client {
 
 /// Reads `{"accessToken": "...", "expiredAt": "<RFC 3339>"}`.
 fn read_access_token(answer: &Answer) -> Result<AccessToken> {
-    let bad = |why: &str| {
-        Error::new(
-            Status::BadResponse,
-            format!("{why} (trace ID {})", answer.trace_id),
-        )
-        .with_api(0, &answer.trace_id)
-    };
+    let bad = |why: &str| answer.bad(why);
     let raw = answer
         .data
         .get("accessToken")

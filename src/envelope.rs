@@ -20,6 +20,17 @@ pub(crate) struct Answer {
     pub trace_id: String,
 }
 
+impl Answer {
+    /// A `BadResponse` error about this answer's data, carrying its trace ID.
+    pub(crate) fn bad(&self, why: &str) -> Error {
+        Error::new(
+            Status::BadResponse,
+            format!("{why} (trace ID {})", self.trace_id),
+        )
+        .with_api(0, &self.trace_id)
+    }
+}
+
 #[derive(Deserialize)]
 struct Raw {
     code: i64,
@@ -156,15 +167,10 @@ pub(crate) fn positive_id(answer: &Answer, field: &str) -> Result<i64, Error> {
     };
     match id {
         Some(id) if id > 0 => Ok(id),
-        _ => Err(Error::new(
-            Status::BadResponse,
-            format!(
-                "the answer has no valid `data.{field}` (got {}; trace ID {})",
-                v.map_or("nothing".to_owned(), |v| printable(&v.to_string(), 60)),
-                answer.trace_id
-            ),
-        )
-        .with_api(0, &answer.trace_id)),
+        _ => Err(answer.bad(&format!(
+            "the answer has no valid `data.{field}` (got {})",
+            v.map_or("nothing".to_owned(), |v| printable(&v.to_string(), 60)),
+        ))),
     }
 }
 

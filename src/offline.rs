@@ -180,13 +180,7 @@ impl Client {
 
 /// Reads `{"process": <number>, "status": <int>}`.
 fn read_progress(answer: &Answer) -> Result<Progress> {
-    let bad = |why: String| {
-        Error::new(
-            Status::BadResponse,
-            format!("{why} (trace ID {})", answer.trace_id),
-        )
-        .with_api(0, &answer.trace_id)
-    };
+    let bad = |why: String| answer.bad(&why);
     let process = answer
         .data
         .get("process")
