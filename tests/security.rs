@@ -111,3 +111,53 @@ fn cleartext_to_a_remote_host_and_redirects_are_refused() {
     assert_eq!(e.status(), Status::HttpStatus);
     assert_eq!(emu.requests().len(), 1, "the redirect was not followed");
 }
+
+#[test]
+fn a_certificate_nobody_vouches_for_is_a_tls_error() {
+    // A self-signed certificate for 127.0.0.1, made for this test.
+    let dir = support::build_dir().join("tls");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl makes a certificate (.ci/run installs it)");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let emu = Emulator::start_with(&[
+        "--tls-cert",
+        cert.to_str().expect("path"),
+        "--tls-key",
+        key.to_str().expect("path"),
+    ]);
+    assert!(emu.url.starts_with("https://"));
+    let c = Client::new(
+        Config::from_json(&format!(r#"{{"baseUrl":"{}","maxRetries":0}}"#, emu.url)).expect("cfg"),
+    )
+    .expect("client");
+    let e = c
+        .offline_download(
+            Some(&Token::new("test-token").expect("t")),
+            &OfflineDownload::new("https://x/").expect("o"),
+        )
+        .expect_err("untrusted certificate");
+    assert_eq!(e.status(), Status::Tls, "{e}");
+    assert!(e.message().to_lowercase().contains("certificate"), "{e}");
+}

@@ -499,6 +499,10 @@ class Server(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256
 
+    def handle_error(self, request, client_address):
+        # Clients that refuse our test certificate or drop connections are expected here.
+        pass
+
 
 def main():
     global STATE, SERVER
@@ -510,6 +514,8 @@ def main():
     p.add_argument("--rate", type=int, default=256 * 1024, help="file route bytes per second")
     p.add_argument("--max-seconds", type=float, default=900)
     p.add_argument("--watch-stdin", action="store_true")
+    p.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (and --tls-key)")
+    p.add_argument("--tls-key")
     args = p.parse_args()
     if not args.token:
         args.token = ["test-token"]
@@ -519,6 +525,12 @@ def main():
     SERVER = Server((args.host, args.port), Handler)
     port = SERVER.server_address[1]
     STATE.base = f"http://127.0.0.1:{port}"
+    if args.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        SERVER.socket = ctx.wrap_socket(SERVER.socket, server_side=True)
+        STATE.base = f"https://127.0.0.1:{port}"
     print(f"PAN_EMULATOR_URL={STATE.base}", flush=True)
     threading.Timer(args.max_seconds, SERVER.shutdown).start()
     if args.watch_stdin:
