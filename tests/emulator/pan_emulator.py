@@ -500,8 +500,11 @@ class Server(http.server.ThreadingHTTPServer):
     request_queue_size = 256
 
     def handle_error(self, request, client_address):
-        # Clients that refuse our test certificate or drop connections are expected here.
-        pass
+        # Clients that refuse a test certificate or drop connections are expected here; any
+        # other exception is an emulator bug and is printed.
+        import ssl
+        if not isinstance(sys.exc_info()[1], (ssl.SSLError, ConnectionError)):
+            super().handle_error(request, client_address)
 
 
 def main():
