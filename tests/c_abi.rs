@@ -54,24 +54,24 @@ fn run_against(
     cmd.output().expect("program runs")
 }
 
-/// Runs tests/c/test_abi.c and checks its own verdict and the emulator's count of tasks.
-fn c_abi_suite(link: Link, name: &str) {
-    let program = compile(
-        "cc",
-        &[C_FLAGS, &["-pthread"]].concat(),
-        "tests/c/test_abi.c",
-        name,
-        link,
-    );
+/// Compiles a C test program, runs it against a fresh emulator, and checks its own verdict
+/// ("N passed, 0 failed" and a zero exit). Returns the emulator and the program's output.
+fn run_suite(source: &str, name: &str, link: Link) -> (Emulator, String) {
+    let program = compile("cc", &[C_FLAGS, &["-pthread"]].concat(), source, name, link);
     let emu = Emulator::start();
     let out = run_against(&emu, &program, &[], None);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
-        out.status.success(),
+        out.status.success() && stdout.contains(" passed, 0 failed"),
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+    (emu, stdout)
+}
+
+/// Runs tests/c/test_abi.c and checks its own verdict and the emulator's count of tasks.
+fn c_abi_suite(link: Link, name: &str) {
+    let (emu, stdout) = run_suite("tests/c/test_abi.c", name, link);
     let creates: u64 = stdout
         .lines()
         .find_map(|l| l.strip_prefix("creates="))
@@ -97,22 +97,7 @@ fn c_test_program_passes_linked_against_the_static_library() {
 
 #[test]
 fn c_workflow_program_passes() {
-    let program = compile(
-        "cc",
-        C_FLAGS,
-        "tests/c/test_workflow.c",
-        "test_workflow",
-        Link::Shared,
-    );
-    let emu = Emulator::start();
-    let out = run_against(&emu, &program, &[], None);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+    let (emu, _) = run_suite("tests/c/test_workflow.c", "test_workflow", Link::Shared);
     assert_eq!(
         emu.count("/api/v1/access_token"),
         3,
@@ -122,21 +107,7 @@ fn c_workflow_program_passes() {
 
 #[test]
 fn a_forked_child_uses_a_connection_of_its_own_and_the_parent_goes_on() {
-    let program = compile(
-        "cc",
-        C_FLAGS,
-        "tests/c/test_fork.c",
-        "test_fork",
-        Link::Shared,
-    );
-    let emu = Emulator::start();
-    let out = run_against(&emu, &program, &[], None);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (emu, stdout) = run_suite("tests/c/test_fork.c", "test_fork", Link::Shared);
     let id_of = |who: &str| -> serde_json::Value {
         let id: i64 = stdout
             .lines()

@@ -266,12 +266,7 @@ fn a_stalled_server_times_out_within_the_limit() {
 
 #[test]
 fn refused_and_dropped_connections_are_network_errors() {
-    // A port that was just free: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = support::closed_port();
     let cfg = Config::from_json(&format!(
         r#"{{"baseUrl":"http://127.0.0.1:{port}","maxRetries":0}}"#
     ))

@@ -332,11 +332,7 @@ fn check(row: &Row) -> Result<(), String> {
 
 #[test]
 fn a_refused_connection_is_retried_then_reported_within_the_limit() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = support::closed_port();
     let cfg = Config::from_json(&format!(
         r#"{{"baseUrl":"http://127.0.0.1:{port}","timeoutMs":3000}}"#
     ))

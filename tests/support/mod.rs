@@ -156,6 +156,14 @@ impl Drop for Emulator {
     }
 }
 
+/// A loopback port nothing listens on (it was free a moment ago).
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a free port")
+        .port()
+}
+
 /// target/<profile>, where cargo put libpan_offline.{so,a} for this test run.
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
