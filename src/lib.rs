@@ -32,6 +32,7 @@ mod fuzz_checks;
 mod json;
 mod offline;
 mod options;
+mod tcp;
 mod token;
 mod transport;
 mod url;

@@ -10,8 +10,11 @@ use ureq::config::Config as AgentConfig;
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
+    Buffers, ConnectProxyConnector, ConnectionDetails, Connector, DefaultConnector, NextTimeout,
+    RustlsConnector, Transport,
 };
+
+use crate::tcp::LeanTcp;
 use ureq::Agent;
 
 use crate::config::Config;
@@ -47,11 +50,26 @@ pub(crate) fn agent(config: &Config, base: &str) -> Agent {
         .user_agent(config.user_agent.as_str())
         .proxy(proxy)
         .build();
-    Agent::with_parts(
-        agent_config,
-        DefaultConnector::default().chain(Coalesce),
-        CachingResolver::default(),
-    )
+    let socks = agent_config.proxy().is_some_and(|p| {
+        !matches!(
+            p.protocol(),
+            ureq::ProxyProtocol::Http | ureq::ProxyProtocol::Https
+        )
+    });
+    if socks {
+        // SOCKS needs ureq's own connector chain.
+        return Agent::with_parts(
+            agent_config,
+            DefaultConnector::default().chain(Coalesce),
+            CachingResolver::default(),
+        );
+    }
+    let connector =
+        ().chain(ConnectProxyConnector::default())
+            .chain(LeanTcp)
+            .chain(RustlsConnector::default())
+            .chain(Coalesce);
+    Agent::with_parts(agent_config, connector, CachingResolver::default())
 }
 
 /// Held output beyond this is sent at once: coalescing is for a head and a small body.
