@@ -83,11 +83,29 @@ fn lifetime(expires_at: i64) -> Duration {
 }
 
 impl Client {
-    /// Fetches a new access token (`POST /api/v1/access_token`). Each call makes a new token,
-    /// and at most three may be live per client: cache it (a client configured with
-    /// `clientID`/`clientSecret` does that by itself).
-    pub fn access_token(&self, client_id: &str, client_secret: &str) -> Result<AccessToken> {
-        self.fetch_access_token(client_id, client_secret, self.deadline())
+    /// Fetches a new access token (`POST /api/v1/access_token`) with these credentials, or
+    /// with the configured ones for `None`. Each call makes a new token, and at most three may
+    /// be live per client: cache it (a client configured with `clientID`/`clientSecret` does
+    /// that by itself).
+    pub fn access_token(
+        &self,
+        client_id: Option<&str>,
+        client_secret: Option<&str>,
+    ) -> Result<AccessToken> {
+        let configured = self.credentials();
+        let missing = |name: &str| {
+            Error::new(
+                Status::NullArgument,
+                format!("`{name}` is NULL and the client has no `clientID`/`clientSecret`"),
+            )
+        };
+        let id = client_id
+            .or(configured.map(|(i, _)| i))
+            .ok_or_else(|| missing("client_id"))?;
+        let secret = client_secret
+            .or(configured.map(|(_, s)| s))
+            .ok_or_else(|| missing("client_secret"))?;
+        self.fetch_access_token(id, secret, self.deadline())
     }
 
     pub(crate) fn fetch_access_token(

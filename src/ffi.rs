@@ -167,16 +167,27 @@ unsafe fn client_arg<'a>(client: *const PanClient) -> Result<&'a Client> {
     Ok(unsafe { &(*client).inner })
 }
 
+/// A string argument for which NULL means "the client's own".
+///
+/// # Safety
+/// `p` is NULL or a NUL-terminated string valid for the call.
+unsafe fn opt_str_arg<'a>(p: *const c_char, name: &str) -> Result<Option<&'a str>> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: non-NULL, and valid for the call as the caller promises.
+    unsafe { str_arg(p, name) }.map(Some)
+}
+
 /// A token argument: NULL means "the client's own".
 ///
 /// # Safety
 /// `token` is NULL or a NUL-terminated string valid for the call.
 unsafe fn token_arg(token: *const c_char) -> Result<Option<Token>> {
-    if token.is_null() {
-        return Ok(None);
-    }
     // SAFETY: as promised by the caller.
-    Token::new(unsafe { str_arg(token, "token") }?).map(Some)
+    unsafe { opt_str_arg(token, "token") }?
+        .map(Token::new)
+        .transpose()
 }
 
 /// Borrows a C string argument for the call.
@@ -618,29 +629,14 @@ pub unsafe extern "C" fn pan_access_token(
         out_arg(token_out, "token_out")?;
         // SAFETY: the caller's pointers, as documented.
         let client = unsafe { client_arg(client) }?;
-        let configured = client.credentials();
-        let pick = |p: *const c_char,
-                    name: &str,
-                    fallback: Option<&'static str>|
-         -> Result<String> {
-            if p.is_null() {
-                return fallback.map(str::to_owned).ok_or_else(|| {
-                    Error::new(
-                        Status::NullArgument,
-                        format!("`{name}` is NULL and the client has no `clientID`/`clientSecret`"),
-                    )
-                });
-            }
-            // SAFETY: non-NULL and NUL-terminated as the caller promises.
-            unsafe { str_arg(p, name) }.map(str::to_owned)
+        // SAFETY: the caller's pointers, as documented.
+        let (id, secret) = unsafe {
+            (
+                opt_str_arg(client_id, "client_id")?,
+                opt_str_arg(client_secret, "client_secret")?,
+            )
         };
-        // The configured credentials live as long as the client, which outlives this call;
-        // copying them keeps the borrow simple.
-        let id = pick(client_id, "client_id", None)
-            .or_else(|e| configured.map(|(i, _)| i.to_owned()).ok_or(e))?;
-        let secret = pick(client_secret, "client_secret", None)
-            .or_else(|e| configured.map(|(_, s)| s.to_owned()).ok_or(e))?;
-        let fetched = client.access_token(&id, &secret)?;
+        let fetched = client.access_token(id, secret)?;
         record_trace(&fetched.trace_id);
         let owned = c_string(fetched.token.as_str()).into_raw();
         // SAFETY: checked non-NULL above; expires_at_out is NULL or valid.

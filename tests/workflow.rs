@@ -380,7 +380,9 @@ fn an_explicit_token_wins_over_the_client_credentials() {
 fn access_token_reports_expiry_and_hides_the_secret() {
     let emu = Emulator::start();
     let c = client(&emu, "");
-    let t = c.access_token("test-client", "test-secret").expect("token");
+    let t = c
+        .access_token(Some("test-client"), Some("test-secret"))
+        .expect("token");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("time")
@@ -391,12 +393,12 @@ fn access_token_reports_expiry_and_hides_the_secret() {
         t.expires_at
     );
     let e = c
-        .access_token("test-client", "wrong-secret")
+        .access_token(Some("test-client"), Some("wrong-secret"))
         .expect_err("refused");
     assert_eq!(e.status(), Status::Unauthorized);
     emu.fault(r#"{"path":"/api/v1/access_token","code":1,"message":"bad secret wrong-secret"}"#);
     let e = c
-        .access_token("test-client", "wrong-secret")
+        .access_token(Some("test-client"), Some("wrong-secret"))
         .expect_err("refused");
     assert!(!e.message().contains("wrong-secret"), "{e}");
 }

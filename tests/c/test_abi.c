@@ -12,19 +12,9 @@
 
 #include "pan_offline.h"
 
-static int passed, failed;
-static int creates; /* successful creates, for the harness to compare with the emulator */
+#include "check.h"
 
-#define CHECK(cond)                                                                      \
-    do {                                                                                 \
-        if (cond) {                                                                      \
-            passed++;                                                                    \
-        } else {                                                                         \
-            failed++;                                                                    \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed; last error: %s\n", __FILE__,       \
-                    __LINE__, #cond, pan_last_error_message());                          \
-        }                                                                                \
-    } while (0)
+static int creates; /* successful creates, for the harness to compare with the emulator */
 
 static const char *TOKEN = "test-token";
 static char url_opts[512];

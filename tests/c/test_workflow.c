@@ -11,18 +11,7 @@
 
 #include "pan_offline.h"
 
-static int passed, failed;
-
-#define CHECK(cond)                                                                      \
-    do {                                                                                 \
-        if (cond) {                                                                      \
-            passed++;                                                                    \
-        } else {                                                                         \
-            failed++;                                                                    \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed; last error: %s\n", __FILE__,       \
-                    __LINE__, #cond, pan_last_error_message());                          \
-        }                                                                                \
-    } while (0)
+#include "check.h"
 
 static const char *base;
 static char small_src[512], big_src[512], missing_src[512];
@@ -150,6 +139,9 @@ static void test_access_token(pan_client *with_credentials) {
     token = NULL;
     CHECK(pan_access_token(with_credentials, "test-client", "wrong", &token, NULL) == PAN_ERR_UNAUTHORIZED);
     CHECK(token == NULL && !contains(pan_last_error_message(), "wrong\""));
+    /* A bad argument is reported even when configured credentials could stand in for it. */
+    CHECK(pan_access_token(with_credentials, "\xff", NULL, &token, NULL) == PAN_ERR_INVALID_UTF8);
+    CHECK(token == NULL && contains(pan_last_error_message(), "client_id"));
     pan_client *plain = pan_client_new(NULL);
     CHECK(pan_access_token(plain, NULL, NULL, &token, NULL) == PAN_ERR_NULL_ARGUMENT);
     CHECK(pan_access_token(plain, "test-client", "test-secret", NULL, NULL) == PAN_ERR_NULL_ARGUMENT);
