@@ -42,7 +42,7 @@ san=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=
 for src in test_abi test_workflow; do
   out="$dir/${src}_asan"
   cc -std=c11 -Wall -Wextra -Werror -pedantic -g -pthread "${san[@]}" -I"$inc" "tests/c/$src.c" \
-     -Ltarget/debug -lpan_offline -Wl,-rpath,"$PWD/target/debug" -o "$out"
+     -Ltarget/debug/deps -lpan_offline -Wl,-rpath,"$PWD/target/debug/deps" -o "$out"
   start_emulator
   if ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
       "$out" >"$out.out" 2>"$out.err"; then

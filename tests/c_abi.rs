@@ -5,7 +5,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{build_dir, repo, run_ok, target_dir, Emulator, STATIC_LIBS};
+use support::{build_dir, lib_dir, repo, run_ok, Emulator, STATIC_LIBS};
 
 const C_FLAGS: &[&str] = &["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g"];
 
@@ -17,7 +17,7 @@ enum Link {
 /// Compiles a C (or C++) source of the repository against the header and the library.
 fn compile(compiler: &str, flags: &[&str], source: &str, out_name: &str, link: Link) -> PathBuf {
     let out = build_dir().join(out_name);
-    let lib_dir = target_dir();
+    let lib_dir = lib_dir();
     let mut cmd = Command::new(compiler);
     cmd.args(flags)
         .arg(format!("-I{}", repo().join("include").display()))
@@ -138,7 +138,7 @@ fn the_shared_library_exports_only_pan_symbols() {
     let out = run_ok(
         Command::new("nm")
             .args(["-D", "--defined-only"])
-            .arg(target_dir().join("libpan_offline.so")),
+            .arg(lib_dir().join("libpan_offline.so")),
     );
     let text = String::from_utf8_lossy(&out.stdout);
     let symbols: Vec<&str> = text
@@ -404,7 +404,7 @@ fn python_module_passes() {
     let out = Command::new("python3")
         .arg(repo().join("tests/python/test_module.py"))
         .env("PAN_API_BASE_URL", &emu.url)
-        .env("PAN_OFFLINE_LIB", target_dir().join("libpan_offline.so"))
+        .env("PAN_OFFLINE_LIB", lib_dir().join("libpan_offline.so"))
         .output()
         .expect("python3 runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -417,7 +417,7 @@ fn python_ctypes_user_passes() {
     let out = Command::new("python3")
         .arg(repo().join("tests/python/test_ctypes.py"))
         .env("PAN_API_BASE_URL", &emu.url)
-        .env("PAN_OFFLINE_LIB", target_dir().join("libpan_offline.so"))
+        .env("PAN_OFFLINE_LIB", lib_dir().join("libpan_offline.so"))
         .output()
         .expect("python3 runs");
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -164,18 +164,22 @@ pub fn closed_port() -> u16 {
         .port()
 }
 
-/// target/<profile>, where cargo put libpan_offline.{so,a} for this test run.
-pub fn target_dir() -> PathBuf {
+/// Where cargo put libpan_offline.{so,a} for this test run: target/<profile>/deps, beside the
+/// test executable. `cargo test` alone leaves them only there (it copies them up to
+/// target/<profile> only for `cargo build`), so a fresh clone has nothing else to link against.
+pub fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     exe.parent()
-        .and_then(Path::parent)
         .expect("target/<profile>/deps/<test>")
         .to_path_buf()
 }
 
-/// A scratch directory for compiled test programs.
+/// A scratch directory for compiled test programs: target/<profile>/c-tests.
 pub fn build_dir() -> PathBuf {
-    let d = target_dir().join("c-tests");
+    let d = lib_dir()
+        .parent()
+        .expect("target/<profile>/deps")
+        .join("c-tests");
     std::fs::create_dir_all(&d).expect("create c-tests dir");
     d
 }
