@@ -171,7 +171,7 @@ int main(int argc, char **argv) {
     }
     pan_client *client = pan_client_new(token == NULL ? config : NULL);
     if (client == NULL) {
-        print_error("create client", PAN_ERR_INVALID_ARGUMENT);
+        print_error("create client", pan_last_error_code());
         return 1;
     }
 

@@ -236,6 +236,13 @@ int32_t pan_offline_download(const char *token, const char *json_opts, int64_t *
  *     `NO_PROXY` from the environment, except for loopback base URLs.
  *   - `clientID`, `clientSecret` (strings, both or neither): let the client fetch, cache and
  *     renew its own access token, so that every function taking a `token` accepts NULL.
+ *   - `caFile` (string): a PEM file of the certificate authorities to trust for https;
+ *     default `$SSL_CERT_FILE`, else the system's CA bundle (the first of
+ *     /etc/ssl/certs/ca-certificates.crt, /etc/pki/tls/certs/ca-bundle.crt,
+ *     /etc/ssl/ca-bundle.pem, /etc/pki/tls/cacert.pem,
+ *     /etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem, /etc/ssl/cert.pem that exists).
+ *     Read once, here: a `caFile` that cannot be read or holds no certificate fails with
+ *     PAN_ERR_INVALID_ARGUMENT, a missing or unreadable system bundle with PAN_ERR_TLS.
  *
  * @return a new client, to be freed with `pan_client_free()`; NULL on error, with the
  *         message in `pan_last_error_message()`.
@@ -427,6 +434,14 @@ int32_t pan_access_token(const pan_client *client,
  * `s` is NULL or a string from the library that has not been freed.
  */
 void pan_string_free(char *s);
+
+/**
+ * The status code of this thread's last fallible `pan_*` call: the `PAN_*` value it
+ * returned or, for `pan_client_new()`, which returns a pointer, why it returned NULL.
+ *
+ * @return `PAN_OK` after a success, else a `PAN_ERR_*` value.
+ */
+int32_t pan_last_error_code(void);
 
 /**
  * The message of this thread's last failed `pan_*` call.

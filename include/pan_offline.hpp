@@ -66,7 +66,7 @@ public:
     explicit Client(const std::string &json_config = std::string())
         : ptr_(pan_client_new(json_config.empty() ? nullptr : json_config.c_str())) {
         if (ptr_ == nullptr)
-            throw Error(PAN_ERR_INVALID_ARGUMENT, pan_last_error_message(), 0, std::string());
+            throw Error(pan_last_error_code(), pan_last_error_message(), 0, std::string());
     }
     ~Client() { pan_client_free(ptr_); }
     Client(Client &&other) noexcept : ptr_(std::exchange(other.ptr_, nullptr)) {}

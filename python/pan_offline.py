@@ -60,6 +60,7 @@ for name, res, args in [
     ("pan_access_token", _c.c_int32,
      [_P, _c.c_char_p, _c.c_char_p, _c.POINTER(_c.c_void_p), _c.POINTER(_c.c_int64)]),
     ("pan_string_free", None, [_c.c_void_p]),
+    ("pan_last_error_code", _c.c_int32, []),
     ("pan_last_error_message", _c.c_char_p, []),
     ("pan_last_api_code", _c.c_int64, []),
     ("pan_last_trace_id", _c.c_char_p, []),
@@ -156,7 +157,7 @@ class Client:
         self._token = token
         self._ptr = _lib.pan_client_new(_bytes(json.dumps(config)) if config else None)
         if not self._ptr:
-            _check(ERR_INVALID_ARGUMENT)
+            _check(_lib.pan_last_error_code())
 
     def close(self):
         """Frees the client (also done when it is garbage collected)."""

@@ -5,6 +5,7 @@ use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use once_cell::sync::OnceCell;
+use ureq::tls::TlsConfig;
 use ureq::Agent;
 
 use crate::auth::TokenCache;
@@ -12,7 +13,7 @@ use crate::config::{Config, MAX_RESPONSE_BODY};
 use crate::envelope::{interpret, Answer, HttpAnswer};
 use crate::error::{Error, Result, Retry, Status};
 use crate::token::Token;
-use crate::transport;
+use crate::{tls, transport};
 
 /// Longest `Retry-After` honoured; a longer one is cut to this (and to the call's time limit).
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
@@ -24,6 +25,8 @@ const BACKOFF_BASE: Duration = Duration::from_millis(200);
 pub struct Client {
     config: Config,
     base: String,
+    /// Trusted roots and provider, read once: a forked child's new agent reuses them.
+    tls: TlsConfig,
     /// The agent and the process it was made in: a `fork()`ed child must not use connections
     /// pooled by its parent (the two would interleave bytes on one socket).
     agent: RwLock<(u32, Agent)>,
@@ -67,10 +70,12 @@ impl Client {
     pub fn new(config: Config) -> Result<Client> {
         config.validate()?;
         let base = config.base()?.to_owned();
-        let agent = transport::agent(&config, &base);
+        let tls = tls::config(&config, &base)?;
+        let agent = transport::agent(&config, &base, &tls);
         Ok(Client {
             config,
             base,
+            tls,
             agent: RwLock::new((std::process::id(), agent)),
             tokens: TokenCache::default(),
         })
@@ -102,7 +107,10 @@ impl Client {
         }
         let mut guard = self.agent.write().map_err(|_| poisoned())?;
         if guard.0 != pid {
-            let old = std::mem::replace(&mut guard.1, transport::agent(&self.config, &self.base));
+            let old = std::mem::replace(
+                &mut guard.1,
+                transport::agent(&self.config, &self.base, &self.tls),
+            );
             // Dropping the parent's pool here could shut down TLS sessions the parent still
             // uses; the child leaks it instead (once per fork).
             std::mem::forget(old);

@@ -52,6 +52,9 @@ pub struct Config {
     pub client_id: Option<String>,
     /// Client secret for fetching access tokens.
     pub client_secret: Option<String>,
+    /// PEM bundle of the certificate authorities to trust. `None`: `$SSL_CERT_FILE`, else the
+    /// system's CA store.
+    pub ca_file: Option<String>,
 }
 
 impl Default for Config {
@@ -70,6 +73,7 @@ impl Default for Config {
             proxy: None,
             client_id: None,
             client_secret: None,
+            ca_file: None,
         }
     }
 }
@@ -89,11 +93,12 @@ impl std::fmt::Debug for Config {
                 "client_secret",
                 &self.client_secret.as_ref().map(|_| "<redacted>"),
             )
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
 
-const KEYS: &str = "baseUrl, connectTimeoutMs, timeoutMs, maxRetries, pollIntervalMs, userAgent, proxy, clientID, clientSecret";
+const KEYS: &str = "baseUrl, connectTimeoutMs, timeoutMs, maxRetries, pollIntervalMs, userAgent, proxy, clientID, clientSecret, caFile";
 /// Longest time limit accepted: one day.
 const MAX_MS: u64 = 86_400_000;
 
@@ -115,6 +120,7 @@ impl Config {
                 "proxy" => c.proxy = Some(string(&key, value)?),
                 "clientID" => c.client_id = Some(string(&key, value)?),
                 "clientSecret" => c.client_secret = Some(string(&key, value)?),
+                "caFile" => c.ca_file = Some(string(&key, value)?),
                 other => {
                     return Err(Error::invalid(format!(
                         "config: unknown key `{}` (the keys are {KEYS}; names are case-sensitive)",
@@ -147,6 +153,7 @@ impl Config {
         for (name, v) in [
             ("clientID", &self.client_id),
             ("clientSecret", &self.client_secret),
+            ("caFile", &self.ca_file),
         ] {
             if v.as_deref().is_some_and(str::is_empty) {
                 return Err(Error::invalid(format!("config: `{name}` is empty")));
@@ -248,6 +255,8 @@ mod tests {
             (r#"{"baseUrl":"ftp://example.com"}"#, "base URL"),
             (r#"{"userAgent":"a\r\nb"}"#, "`userAgent`"),
             (r#"{"clientID":"a"}"#, "go together"),
+            (r#"{"caFile":""}"#, "`caFile` is empty"),
+            (r#"{"caFile":1}"#, "`caFile` must be a string"),
             (
                 r#"{"clientID":"","clientSecret":"s"}"#,
                 "`clientID` is empty",

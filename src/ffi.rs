@@ -86,6 +86,7 @@ pub type PanProgressCallback = Option<
 
 /// This thread's last error: reset on entry to every fallible `pan_*` call.
 struct Slot {
+    status: i32,
     message: CString,
     api_code: i64,
     trace_id: CString,
@@ -93,6 +94,7 @@ struct Slot {
 
 thread_local! {
     static SLOT: RefCell<Slot> = RefCell::new(Slot {
+        status: 0,
         message: CString::default(),
         api_code: 0,
         trace_id: CString::default(),
@@ -114,12 +116,14 @@ fn slot_reset() {
             s.trace_id = CString::default();
         }
         s.api_code = 0;
+        s.status = 0;
     });
 }
 
 fn slot_set_error(e: &Error) {
     SLOT.with(|s| {
         let mut s = s.borrow_mut();
+        s.status = e.status() as i32;
         s.message = c_string(e.message());
         s.api_code = e.api_code();
         s.trace_id = c_string(e.trace_id());
@@ -284,6 +288,13 @@ pub unsafe extern "C" fn pan_offline_download(
 ///     `NO_PROXY` from the environment, except for loopback base URLs.
 ///   - `clientID`, `clientSecret` (strings, both or neither): let the client fetch, cache and
 ///     renew its own access token, so that every function taking a `token` accepts NULL.
+///   - `caFile` (string): a PEM file of the certificate authorities to trust for https;
+///     default `$SSL_CERT_FILE`, else the system's CA bundle (the first of
+///     /etc/ssl/certs/ca-certificates.crt, /etc/pki/tls/certs/ca-bundle.crt,
+///     /etc/ssl/ca-bundle.pem, /etc/pki/tls/cacert.pem,
+///     /etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem, /etc/ssl/cert.pem that exists).
+///     Read once, here: a `caFile` that cannot be read or holds no certificate fails with
+///     PAN_ERR_INVALID_ARGUMENT, a missing or unreadable system bundle with PAN_ERR_TLS.
 ///
 /// @return a new client, to be freed with `pan_client_free()`; NULL on error, with the
 ///         message in `pan_last_error_message()`.
@@ -677,6 +688,15 @@ unsafe fn copy_to_buf(src: &[u8], buf: *mut c_char, len: usize) {
             *buf.add(n) = 0;
         }
     }
+}
+
+/// The status code of this thread's last fallible `pan_*` call: the `PAN_*` value it
+/// returned or, for `pan_client_new()`, which returns a pointer, why it returned NULL.
+///
+/// @return `PAN_OK` after a success, else a `PAN_ERR_*` value.
+#[no_mangle]
+pub extern "C" fn pan_last_error_code() -> i32 {
+    SLOT.with(|s| s.borrow().status)
 }
 
 /// The message of this thread's last failed `pan_*` call.

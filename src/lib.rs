@@ -33,6 +33,7 @@ mod json;
 mod offline;
 mod options;
 mod tcp;
+mod tls;
 mod token;
 mod transport;
 mod url;
@@ -44,6 +45,7 @@ pub use config::*;
 pub use error::{Error, Result, Status};
 pub use offline::{Created, Progress, TaskStatus};
 pub use options::{OfflineDownload, Target, MAX_FILE_NAME_CHARS, MAX_OPTIONS_LEN};
+pub use tls::{CA_FILE_ENV, SYSTEM_CA_FILES};
 pub use token::{Token, MAX_TOKEN_LEN};
 pub use url::MAX_URL_LEN;
 

@@ -15,6 +15,7 @@ use ureq::unversioned::transport::{
 };
 
 use crate::tcp::LeanTcp;
+use ureq::tls::TlsConfig;
 use ureq::Agent;
 
 use crate::config::Config;
@@ -30,7 +31,7 @@ const MAX_IDLE_PER_HOST: usize = 256;
 const DNS_TTL: Duration = Duration::from_secs(60);
 
 /// Builds the agent for a checked configuration.
-pub(crate) fn agent(config: &Config, base: &str) -> Agent {
+pub(crate) fn agent(config: &Config, base: &str, tls: &TlsConfig) -> Agent {
     let loopback = parse_http_url(base).is_ok_and(|u| u.is_loopback());
     let proxy = match config.proxy.as_deref() {
         Some("") => None,
@@ -49,6 +50,7 @@ pub(crate) fn agent(config: &Config, base: &str) -> Agent {
         .max_idle_connections_per_host(MAX_IDLE_PER_HOST)
         .user_agent(config.user_agent.as_str())
         .proxy(proxy)
+        .tls_config(tls.clone())
         .build();
     let socks = agent_config.proxy().is_some_and(|p| {
         !matches!(

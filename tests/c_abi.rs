@@ -424,3 +424,38 @@ fn python_ctypes_user_passes() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("OK"), "{stderr}");
 }
+
+#[test]
+fn the_process_wide_client_trusts_ssl_cert_file_over_https() {
+    let program = compile(
+        "cc",
+        C_FLAGS,
+        "examples-c/offline_download.c",
+        "offline_download_tls",
+        Link::Shared,
+    );
+    let emu = Emulator::start_tls(&[]);
+    let run = |ca: &Path| {
+        let mut cmd = Command::new(&program);
+        cmd.arg("https://example.com/a.bin")
+            .env("PAN_API_BASE_URL", &emu.url)
+            .env("PAN_TOKEN", support::TOKEN)
+            .env("SSL_CERT_FILE", ca);
+        cmd.output().expect("program runs")
+    };
+    let ok = run(&support::test_pki().ca);
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success() && stdout.contains(" created"),
+        "{stdout} {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // A bundle that cannot be read is a TLS error that names the variable and the path.
+    let bad = run(Path::new("/nonexistent/bundle.pem"));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error 7") && stderr.contains("$SSL_CERT_FILE `/nonexistent/bundle.pem`"),
+        "{stderr}"
+    );
+}

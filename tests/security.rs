@@ -112,52 +112,87 @@ fn cleartext_to_a_remote_host_and_redirects_are_refused() {
     assert_eq!(emu.requests().len(), 1, "the redirect was not followed");
 }
 
-#[test]
-fn a_certificate_nobody_vouches_for_is_a_tls_error() {
-    // A self-signed certificate for 127.0.0.1, made for this test.
-    let dir = support::build_dir().join("tls");
-    std::fs::create_dir_all(&dir).expect("dir");
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-        ])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl makes a certificate (.ci/run installs it)");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let emu = Emulator::start_with(&[
-        "--tls-cert",
-        cert.to_str().expect("path"),
-        "--tls-key",
-        key.to_str().expect("path"),
-    ]);
-    assert!(emu.url.starts_with("https://"));
-    let c = Client::new(
-        Config::from_json(&format!(r#"{{"baseUrl":"{}","maxRetries":0}}"#, emu.url)).expect("cfg"),
-    )
-    .expect("client");
-    let e = c
-        .offline_download(
-            Some(&Token::new("test-token").expect("t")),
-            &OfflineDownload::new("https://x/").expect("o"),
+fn tls_client(emu: &Emulator, ca_file: Option<&std::path::Path>) -> pan_offline::Result<Client> {
+    let ca = ca_file.map_or(String::new(), |p| {
+        format!(
+            r#","caFile":{}"#,
+            serde_json::Value::from(p.to_str().expect("path"))
         )
-        .expect_err("untrusted certificate");
+    });
+    Client::new(Config::from_json(&format!(
+        r#"{{"baseUrl":"{}","maxRetries":0{ca}}}"#,
+        emu.url
+    ))?)
+}
+
+fn create(c: &Client) -> pan_offline::Result<i64> {
+    c.offline_download(
+        Some(&Token::new(support::TOKEN).expect("t")),
+        &OfflineDownload::new("https://x/a.bin").expect("o"),
+    )
+    .map(|created| created.task_id)
+}
+
+#[test]
+fn https_trusts_the_system_store_by_default_and_not_an_unknown_ca() {
+    // The test CA is in no system store: the handshake fails on the certificate.
+    let emu = Emulator::start_tls(&[]);
+    let e = create(&tls_client(&emu, None).expect("client")).expect_err("untrusted CA");
     assert_eq!(e.status(), Status::Tls, "{e}");
     assert!(e.message().to_lowercase().contains("certificate"), "{e}");
+}
+
+#[test]
+fn https_succeeds_with_the_ca_given_as_ca_file() {
+    let emu = Emulator::start_tls(&[]);
+    let c = tls_client(&emu, Some(&support::test_pki().ca)).expect("client");
+    let first = create(&c).expect("a task over TLS");
+    assert!(first > 0);
+    // The second call reuses the TLS connection and the roots read once.
+    assert_eq!(create(&c).expect("again"), first + 1);
+    // A server that stops at TLS 1.2 is served by the TLS 1.2 AES-GCM suites.
+    let tls12 = Emulator::start_tls(&["--tls12-only"]);
+    let c = tls_client(&tls12, Some(&support::test_pki().ca)).expect("client");
+    assert!(create(&c).expect("a task over TLS 1.2") > 0);
+}
+
+#[test]
+fn a_ca_file_that_is_missing_or_holds_no_certificate_is_refused_by_name() {
+    let emu = Emulator::start_tls(&[]);
+    let missing = support::build_dir().join("no-such-ca.pem");
+    let key_only = &support::test_pki().key;
+    let garbage = support::build_dir().join("garbage-ca.pem");
+    std::fs::write(
+        &garbage,
+        "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n",
+    )
+    .expect("write");
+    for (path, want) in [
+        (missing.as_path(), "cannot be read"),
+        (key_only.as_path(), "holds no PEM certificate"),
+        (garbage.as_path(), "not a valid PEM file"),
+    ] {
+        let e = tls_client(&emu, Some(path)).expect_err("refused");
+        assert_eq!(e.status(), Status::InvalidArgument, "{e}");
+        assert!(e.message().contains("`caFile`"), "{e}");
+        assert!(e.message().contains(want), "{path:?}: {e}");
+    }
+}
+
+#[test]
+fn a_plain_http_client_needs_no_roots_but_a_given_ca_file_is_still_checked() {
+    let emu = Emulator::start();
+    let plain =
+        Client::new(Config::from_json(&format!(r#"{{"baseUrl":"{}"}}"#, emu.url)).expect("cfg"))
+            .expect("client");
+    assert!(create(&plain).expect("created") > 0);
+    let e = Client::new(
+        Config::from_json(&format!(
+            r#"{{"baseUrl":"{}","caFile":"/nonexistent/ca.pem"}}"#,
+            emu.url
+        ))
+        .expect("cfg"),
+    )
+    .expect_err("a caFile that cannot be read");
+    assert_eq!(e.status(), Status::InvalidArgument, "{e}");
 }

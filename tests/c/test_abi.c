@@ -27,6 +27,7 @@ static void expect_fail(const char *token, const char *opts, int32_t want, const
     int32_t rc = pan_offline_download(token, opts, &id);
     if (rc != want) fprintf(stderr, "  for %s: got %d, want %d\n", opts ? opts : "(NULL)", (int)rc, (int)want);
     CHECK(rc == want);
+    CHECK(pan_last_error_code() == want);
     CHECK(id == -77);
     CHECK(pan_last_error_message()[0] != '\0');
     if (mention && !contains(pan_last_error_message(), mention))
@@ -48,6 +49,7 @@ static void test_success(void) {
     int32_t rc = pan_offline_download(TOKEN, url_opts, &id);
     CHECK(rc == PAN_OK);
     CHECK(id > 0);
+    CHECK(pan_last_error_code() == PAN_OK);
     CHECK(strcmp(pan_last_error_message(), "") == 0);
     CHECK(pan_last_api_code() == 0);
     CHECK(contains(pan_last_trace_id(), "_emulator"));

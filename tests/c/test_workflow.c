@@ -37,15 +37,22 @@ static int32_t on_progress(void *user_data, int64_t task_id, double progress, in
 
 static void test_client_config(void) {
     CHECK(pan_client_new("{\"timeoutMS\":5}") == NULL);
+    CHECK(pan_last_error_code() == PAN_ERR_INVALID_ARGUMENT);
     CHECK(contains(pan_last_error_message(), "timeoutMS"));
     CHECK(pan_client_new("{\"timeoutMs\":\"5\"}") == NULL);
     CHECK(contains(pan_last_error_message(), "timeoutMs"));
     CHECK(pan_client_new("{\"baseUrl\":\"http://example.com\"}") == NULL);
     CHECK(contains(pan_last_error_message(), "cleartext"));
     CHECK(pan_client_new("{") == NULL);
+    CHECK(pan_last_error_code() == PAN_ERR_INVALID_JSON);
     CHECK(pan_client_new("\xff") == NULL);
+    CHECK(pan_last_error_code() == PAN_ERR_INVALID_UTF8);
+    CHECK(pan_client_new("{\"caFile\":\"/nonexistent/ca.pem\"}") == NULL);
+    CHECK(pan_last_error_code() == PAN_ERR_INVALID_ARGUMENT);
+    CHECK(contains(pan_last_error_message(), "caFile"));
     pan_client *c = pan_client_new(NULL);
     CHECK(c != NULL);
+    CHECK(pan_last_error_code() == PAN_OK);
     CHECK(pan_last_error_message()[0] == '\0');
     pan_client_free(c);
     pan_client_free(NULL);

@@ -80,7 +80,7 @@ def envelope(code, message, data=None):
 class Task:
     """A simulated offline download."""
 
-    def __init__(self, task_id, body, oss):
+    def __init__(self, task_id, body, oss, seconds):
         self.id = task_id
         self.url = body["url"]
         self.callback = body.get("callBackUrl")
@@ -90,8 +90,26 @@ class Task:
         self.fail_reason = ""
         self.file_id = None
         self.body = body
+        # A simulated download (None: a real one from the /files/ route) takes `seconds`; its
+        # progress is worked out when asked for, so a task costs no thread of its own and a
+        # soak of 100,000 creates leaves no crowd of sleeping threads behind.
+        self.seconds = seconds
+        self.started = time.monotonic()
+
+    def tick(self):
+        """Brings a simulated task up to date: 10 % steps over `seconds`, then success."""
+        if self.seconds is None or self.status != 0:
+            return
+        steps = int((time.monotonic() - self.started) * 10 / self.seconds) if self.seconds > 0 else 10
+        if steps >= 10:
+            self.process = 100.0
+            self.file_id = 100000 + self.id % 100000
+            self.status = 2
+        else:
+            self.process = float(steps * 10)
 
     def view(self):
+        self.tick()
         return {"taskID": self.id, "url": self.url, "process": self.process,
                 "status": self.status, "failReason": self.fail_reason, "fileID": self.file_id,
                 "request": self.body}
@@ -99,9 +117,13 @@ class Task:
 
 def run_task(state, task):
     """Downloads the source for real when it is on this emulator's /files/ route, otherwise
-    pretends to over `task_seconds`; then POSTs the callback."""
-    try:
-        if task.url.startswith(state.base + "/files/"):
+    waits out the simulated duration; then POSTs the callback. Only tasks that download for
+    real or have a callback get this thread."""
+    if task.seconds is not None:
+        time.sleep(max(0.0, task.started + task.seconds - time.monotonic()))
+        task.tick()
+    else:
+        try:
             with urllib.request.urlopen(task.url, timeout=60) as r:
                 total = int(r.headers.get("Content-Length") or 0) or 1
                 got = 0
@@ -111,18 +133,13 @@ def run_task(state, task):
                         break
                     got += len(chunk)
                     task.process = round(min(got * 100.0 / total, 99.99), 2)
-        else:
-            steps = 10
-            for i in range(steps):
-                time.sleep(state.task_seconds / steps)
-                task.process = round((i + 1) * 100.0 / steps, 2)
-        task.process = 100.0
-        task.file_id = 100000 + task.id % 100000
-        task.status = 2
-    except Exception as e:  # the source failed: the service reports process 0, status 1
-        task.process = 0.0
-        task.status = 1
-        task.fail_reason = f"download failed: {getattr(e, 'code', '')} {e}".strip()
+            task.process = 100.0
+            task.file_id = 100000 + task.id % 100000
+            task.status = 2
+        except Exception as e:  # the source failed: the service reports process 0, status 1
+            task.process = 0.0
+            task.status = 1
+            task.fail_reason = f"download failed: {getattr(e, 'code', '')} {e}".strip()
     if task.callback:
         send_callback(state, task)
 
@@ -410,11 +427,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return envelope(400, "dirID must be a number")
             if d == 0:
                 return envelope(400, "the root folder (dirID 0) is not supported")
+        real = obj["url"].startswith(STATE.base + "/files/")
         with STATE.lock:
-            task = Task(next(STATE.next_task), obj, oss)
+            task = Task(next(STATE.next_task), obj, oss, None if real else STATE.task_seconds)
             STATE.tasks[task.id] = task
         entry["task"] = task.id
-        threading.Thread(target=run_task, args=(STATE, task), daemon=True).start()
+        if real or task.callback:
+            threading.Thread(target=run_task, args=(STATE, task), daemon=True).start()
         return envelope(0, "ok", {"taskID": task.id})
 
     def progress(self, query, oss):
@@ -426,6 +445,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             task = STATE.tasks.get(tid)
         if task is None or task.oss != oss:
             return envelope(5066, "task does not exist")
+        task.tick()
         process = int(task.process) if oss else task.process
         return envelope(0, "ok", {"process": process, "status": task.status})
 
@@ -519,6 +539,7 @@ def main():
     p.add_argument("--watch-stdin", action="store_true")
     p.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (and --tls-key)")
     p.add_argument("--tls-key")
+    p.add_argument("--tls12-only", action="store_true", help="with --tls-cert: offer TLS 1.2 only")
     args = p.parse_args()
     if not args.token:
         args.token = ["test-token"]
@@ -532,6 +553,8 @@ def main():
         import ssl
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.tls12_only:
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
         SERVER.socket = ctx.wrap_socket(SERVER.socket, server_side=True)
         STATE.base = f"https://127.0.0.1:{port}"
     print(f"PAN_EMULATOR_URL={STATE.base}", flush=True)

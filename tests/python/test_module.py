@@ -37,8 +37,19 @@ class ModuleTest(unittest.TestCase):
             self.client.offline_download(BASE + "/files/x", token="not-a-valid-token")
         self.assertEqual(cm.exception.api_code, 401)
         self.assertTrue(cm.exception.trace_id.endswith("_emulator"))
-        with self.assertRaises(pan_offline.InvalidArgument):
+        with self.assertRaises(pan_offline.InvalidArgument) as cm:
             pan_offline.Client(timeoutMS=5)
+        self.assertEqual(cm.exception.status, pan_offline.ERR_INVALID_ARGUMENT)
+        # A client is made with the system's CA store read for https; a missing
+        # $SSL_CERT_FILE is the TLS error it reports (the code comes from the library).
+        os.environ["SSL_CERT_FILE"] = "/nonexistent/bundle.pem"
+        try:
+            with self.assertRaises(pan_offline.NetworkError) as cm:
+                pan_offline.Client(baseUrl="https://127.0.0.1:9")
+            self.assertEqual(cm.exception.status, pan_offline.ERR_TLS)
+            self.assertIn("SSL_CERT_FILE", str(cm.exception))
+        finally:
+            del os.environ["SSL_CERT_FILE"]
 
     def test_cancel_and_callback_exceptions(self):
         task = self.client.offline_download(BASE + "/files/big.bin?size=50000000")

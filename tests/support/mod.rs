@@ -209,3 +209,102 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     }
     out
 }
+
+/// A certificate authority and a server certificate for 127.0.0.1 that it signed (RSA CA,
+/// P-256 server key, one day), made with openssl once per test process.
+pub struct Pki {
+    /// The CA's certificate (PEM): what a client must trust.
+    pub ca: PathBuf,
+    /// The server's certificate (PEM).
+    pub cert: PathBuf,
+    /// The server's private key (PEM).
+    pub key: PathBuf,
+}
+
+pub fn test_pki() -> &'static Pki {
+    static PKI: std::sync::OnceLock<Pki> = std::sync::OnceLock::new();
+    PKI.get_or_init(|| {
+        let dir = build_dir().join(format!("pki-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("pki dir");
+        let p = |name: &str| dir.join(name);
+        let openssl = |args: &[&str]| {
+            run_ok(Command::new("openssl").current_dir(&dir).args(args));
+        };
+        std::fs::write(
+            p("server.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("write server.ext");
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=pan-offline test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ]);
+        openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "server.csr",
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            "2",
+            "-days",
+            "1",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "cert.pem",
+        ]);
+        Pki {
+            ca: p("ca.pem"),
+            cert: p("cert.pem"),
+            key: p("key.pem"),
+        }
+    })
+}
+
+impl Emulator {
+    /// An emulator serving https with the test PKI's server certificate. (Its control routes
+    /// are then out of reach of `control`, whose agent trusts nothing.)
+    pub fn start_tls(extra: &[&str]) -> Emulator {
+        let pki = test_pki();
+        let mut args = vec![
+            "--tls-cert",
+            pki.cert.to_str().expect("path"),
+            "--tls-key",
+            pki.key.to_str().expect("path"),
+        ];
+        args.extend_from_slice(extra);
+        let emu = Emulator::start_with(&args);
+        assert!(emu.url.starts_with("https://"), "{}", emu.url);
+        emu
+    }
+}
