@@ -1,10 +1,14 @@
-//! The client: configuration, one connection pool, and the one request path every call takes.
+//! The client: configuration, its connection pools, and the one request path every call takes.
 
 use std::hash::{BuildHasher, Hasher};
+use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use once_cell::sync::OnceCell;
+use ureq::http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use ureq::http::Method;
 use ureq::tls::TlsConfig;
 use ureq::Agent;
 
@@ -13,7 +17,7 @@ use crate::config::{Config, MAX_RESPONSE_BODY};
 use crate::envelope::{interpret, Answer, HttpAnswer};
 use crate::error::{Error, Result, Retry, Status};
 use crate::token::Token;
-use crate::{tls, transport};
+use crate::{fork, tls, transport};
 
 /// Longest `Retry-After` honoured; a longer one is cut to this (and to the call's time limit).
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
@@ -27,12 +31,24 @@ pub struct Client {
     base: String,
     /// Trusted roots and provider, read once: a forked child's new agent reuses them.
     tls: TlsConfig,
-    /// The agent and the process it was made in: a `fork()`ed child must not use connections
-    /// pooled by its parent (the two would interleave bytes on one socket).
-    agent: RwLock<(u32, Agent)>,
+    /// The agents ([`transport::SHARDS`]) and the process they were made in (its fork
+    /// generation): a `fork()`ed child must not use connections pooled by its parent (the two
+    /// would interleave bytes on one socket).
+    agents: RwLock<(u64, Box<[Agent]>)>,
     /// The token fetched with `clientID`/`clientSecret`, when the caller gives none.
     tokens: TokenCache,
 }
+
+/// Calling threads take agents in turn, so that the first [`transport::SHARDS`] threads each
+/// have one of their own.
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static THREAD_SHARD: usize = NEXT_SHARD.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The service's `Platform` header.
+const PLATFORM: HeaderName = HeaderName::from_static("platform");
 
 /// How a request authenticates.
 #[derive(Clone, Copy)]
@@ -71,12 +87,12 @@ impl Client {
         config.validate()?;
         let base = config.base()?.to_owned();
         let tls = tls::config(&config, &base)?;
-        let agent = transport::agent(&config, &base, &tls);
+        let agents = transport::agents(&config, &base, &tls);
         Ok(Client {
             config,
             base,
             tls,
-            agent: RwLock::new((std::process::id(), agent)),
+            agents: RwLock::new((fork::generation(), agents)),
             tokens: TokenCache::default(),
         })
     }
@@ -95,28 +111,29 @@ impl Client {
         &self.config
     }
 
-    /// The agent for this process, made anew after a `fork()`.
+    /// This thread's agent for this process; all are made anew after a `fork()`.
     fn agent(&self) -> Result<Agent> {
-        let pid = std::process::id();
+        let generation = fork::generation();
+        let shard = THREAD_SHARD.with(|s| *s) % transport::SHARDS;
         let poisoned = || Error::new(Status::Internal, "connection pool lock poisoned");
         {
-            let guard = self.agent.read().map_err(|_| poisoned())?;
-            if guard.0 == pid {
-                return Ok(guard.1.clone());
+            let guard = self.agents.read().map_err(|_| poisoned())?;
+            if guard.0 == generation {
+                return Ok(guard.1[shard].clone());
             }
         }
-        let mut guard = self.agent.write().map_err(|_| poisoned())?;
-        if guard.0 != pid {
+        let mut guard = self.agents.write().map_err(|_| poisoned())?;
+        if guard.0 != generation {
             let old = std::mem::replace(
                 &mut guard.1,
-                transport::agent(&self.config, &self.base, &self.tls),
+                transport::agents(&self.config, &self.base, &self.tls),
             );
-            // Dropping the parent's pool here could shut down TLS sessions the parent still
-            // uses; the child leaks it instead (once per fork).
+            // Dropping the parent's pools here could shut down TLS sessions the parent still
+            // uses; the child leaks them instead (once per fork).
             std::mem::forget(old);
-            guard.0 = pid;
+            guard.0 = generation;
         }
-        Ok(guard.1.clone())
+        Ok(guard.1[shard].clone())
     }
 
     /// The configured credentials, when both are set.
@@ -222,36 +239,33 @@ impl Client {
         remaining: Duration,
     ) -> Result<Answer> {
         let url = format!("{}{}", self.base, req.path);
-        let auth = token.map(Token::header_value);
+        let internal = |what: &str| Error::new(Status::Internal, format!("{what} was refused"));
+        // An http::Request with ready-made header values: ureq's builder would parse and check
+        // every name and value again on each call.
+        let mut request = ureq::http::Request::new(req.body.unwrap_or_default());
+        *request.uri_mut() = ureq::http::Uri::try_from(url).map_err(|_| internal("the URL"))?;
+        if req.body.is_some() {
+            *request.method_mut() = Method::POST;
+        }
+        let headers = request.headers_mut();
+        headers.insert(PLATFORM, HeaderValue::from_static("open_platform"));
+        if req.body.is_some() {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        if let Some(token) = token {
+            let value = HeaderValue::try_from(token.header_value())
+                .map_err(|_| internal("the token's header"))?;
+            headers.insert(AUTHORIZATION, value);
+        }
         // The agent's limit is the configured one; a call with less time left (a retry, a
         // poll near the end of a wait) gets what is left instead.
-        let shorter = remaining + Duration::from_millis(50) < self.config.timeout;
-        let response = match req.body {
-            Some(body) => {
-                let mut b = agent
-                    .post(&url)
-                    .header("Platform", "open_platform")
-                    .header("Content-Type", "application/json");
-                if let Some(auth) = &auth {
-                    b = b.header("Authorization", auth);
-                }
-                if shorter {
-                    b = b.config().timeout_global(Some(remaining)).build();
-                }
-                b.send(body)
-            }
-            None => {
-                let mut b = agent.get(&url).header("Platform", "open_platform");
-                if let Some(auth) = &auth {
-                    b = b.header("Authorization", auth);
-                }
-                if shorter {
-                    b = b.config().timeout_global(Some(remaining)).build();
-                }
-                b.call()
-            }
-        };
-        let mut response = response.map_err(transport::map_error)?;
+        if remaining + Duration::from_millis(50) < self.config.timeout {
+            request = agent
+                .configure_request(request)
+                .timeout_global(Some(remaining))
+                .build();
+        }
+        let mut response = agent.run(request).map_err(transport::map_error)?;
         let status = response.status().as_u16();
         let header = |name: &str| {
             response
@@ -264,12 +278,21 @@ impl Client {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
         let location = header("location");
-        let body = response
+        // Room for the whole body up front (the API's answers are small): read_to_end then
+        // needs one read for the body and one for its end instead of growing in steps.
+        let hint = response
+            .body()
+            .content_length()
+            .unwrap_or(0)
+            .min(MAX_RESPONSE_BODY) as usize;
+        let mut body = Vec::with_capacity(hint + 1);
+        response
             .body_mut()
             .with_config()
             .limit(MAX_RESPONSE_BODY)
-            .read_to_vec()
-            .map_err(transport::map_error)?;
+            .reader()
+            .read_to_end(&mut body)
+            .map_err(|e| transport::map_error(e.into()))?;
         interpret(&HttpAnswer {
             status,
             retry_after,

@@ -28,6 +28,7 @@ mod envelope;
 mod error;
 #[allow(unsafe_code)]
 pub mod ffi;
+mod fork;
 mod fuzz_checks;
 mod json;
 mod offline;

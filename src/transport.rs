@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ureq::config::Config as AgentConfig;
@@ -30,8 +30,21 @@ const MAX_IDLE_PER_HOST: usize = 256;
 /// lookup.
 const DNS_TTL: Duration = Duration::from_secs(60);
 
-/// Builds the agent for a checked configuration.
-pub(crate) fn agent(config: &Config, base: &str, tls: &TlsConfig) -> Agent {
+/// Agents (connection pools) per client. ureq holds a pool's lock while it probes a pooled
+/// connection (a system call) and while it returns one; calling threads that share a pool queue
+/// on that lock. Each calling thread keeps to one of these, so up to this many threads never
+/// meet, and a thread finds its own warm connection.
+pub(crate) const SHARDS: usize = 8;
+
+/// Builds the agents for a checked configuration; they share one DNS cache.
+pub(crate) fn agents(config: &Config, base: &str, tls: &TlsConfig) -> Box<[Agent]> {
+    let dns = Arc::new(DnsCache::default());
+    (0..SHARDS)
+        .map(|_| agent(config, base, tls, &dns))
+        .collect()
+}
+
+fn agent(config: &Config, base: &str, tls: &TlsConfig, dns: &Arc<DnsCache>) -> Agent {
     let loopback = parse_http_url(base).is_ok_and(|u| u.is_loopback());
     let proxy = match config.proxy.as_deref() {
         Some("") => None,
@@ -63,7 +76,7 @@ pub(crate) fn agent(config: &Config, base: &str, tls: &TlsConfig) -> Agent {
         return Agent::with_parts(
             agent_config,
             DefaultConnector::default().chain(Coalesce),
-            CachingResolver::default(),
+            CachingResolver(Arc::clone(dns)),
         );
     }
     let connector =
@@ -71,7 +84,7 @@ pub(crate) fn agent(config: &Config, base: &str, tls: &TlsConfig) -> Agent {
             .chain(LeanTcp)
             .chain(RustlsConnector::default())
             .chain(Coalesce);
-    Agent::with_parts(agent_config, connector, CachingResolver::default())
+    Agent::with_parts(agent_config, connector, CachingResolver(Arc::clone(dns)))
 }
 
 /// Held output beyond this is sent at once: coalescing is for a head and a small body.
@@ -163,10 +176,11 @@ impl<T: Transport> Transport for Coalescing<T> {
 /// A resolver that answers IP literals without a lookup (ureq's default spawns a thread per
 /// request when a time limit is set, even for `127.0.0.1`) and caches host names for
 /// [`DNS_TTL`].
-#[derive(Debug, Default)]
-struct CachingResolver {
-    cache: Mutex<HashMap<String, (Instant, ResolvedSocketAddrs)>>,
-}
+#[derive(Debug)]
+struct CachingResolver(Arc<DnsCache>);
+
+/// Resolved host names, by `host:port`, with when they were resolved.
+type DnsCache = Mutex<HashMap<String, (Instant, ResolvedSocketAddrs)>>;
 
 impl Resolver for CachingResolver {
     fn resolve(
@@ -193,7 +207,7 @@ impl Resolver for CachingResolver {
             return Ok(addrs);
         }
         let key = format!("{host}:{port}");
-        if let Ok(cache) = self.cache.lock() {
+        if let Ok(cache) = self.0.lock() {
             if let Some((at, addrs)) = cache.get(&key) {
                 if at.elapsed() < DNS_TTL {
                     return Ok(addrs.clone());
@@ -201,7 +215,7 @@ impl Resolver for CachingResolver {
             }
         }
         let addrs = DefaultResolver::default().resolve(uri, config, timeout)?;
-        if let Ok(mut cache) = self.cache.lock() {
+        if let Ok(mut cache) = self.0.lock() {
             cache.insert(key, (Instant::now(), addrs.clone()));
         }
         Ok(addrs)
