@@ -1,23 +1,20 @@
 //! The client: configuration, its connection pools, and the one request path every call takes.
 
 use std::hash::{BuildHasher, Hasher};
-use std::io::Read;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use once_cell::sync::OnceCell;
 use ureq::http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use ureq::http::Method;
-use ureq::tls::TlsConfig;
-use ureq::Agent;
 
 use crate::auth::TokenCache;
 use crate::config::{Config, MAX_RESPONSE_BODY};
 use crate::envelope::{interpret, Answer, HttpAnswer};
 use crate::error::{Error, Result, Retry, Status};
+use crate::exchange::exchange;
+use crate::tls;
 use crate::token::Token;
-use crate::{fork, tls, transport};
+use crate::transport::{self, Connections};
 
 /// Longest `Retry-After` honoured; a longer one is cut to this (and to the call's time limit).
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
@@ -29,22 +26,12 @@ const BACKOFF_BASE: Duration = Duration::from_millis(200);
 pub struct Client {
     config: Config,
     base: String,
-    /// Trusted roots and provider, read once: a forked child's new agent reuses them.
-    tls: TlsConfig,
-    /// The agents ([`transport::SHARDS`]) and the process they were made in (its fork
-    /// generation): a `fork()`ed child must not use connections pooled by its parent (the two
-    /// would interleave bytes on one socket).
-    agents: RwLock<(u64, Box<[Agent]>)>,
+    /// `User-Agent`, checked once.
+    user_agent: HeaderValue,
+    /// Connections to the base URL, and the idle ones.
+    conns: Connections,
     /// The token fetched with `clientID`/`clientSecret`, when the caller gives none.
     tokens: TokenCache,
-}
-
-/// Calling threads take agents in turn, so that the first [`transport::SHARDS`] threads each
-/// have one of their own.
-static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static THREAD_SHARD: usize = NEXT_SHARD.fetch_add(1, Ordering::Relaxed);
 }
 
 /// The service's `Platform` header.
@@ -87,12 +74,14 @@ impl Client {
         config.validate()?;
         let base = config.base()?.to_owned();
         let tls = tls::config(&config, &base)?;
-        let agents = transport::agents(&config, &base, &tls);
+        let conns = Connections::new(&config, &base, &tls);
+        let user_agent = HeaderValue::try_from(config.user_agent.as_str())
+            .map_err(|_| Error::invalid("config: `userAgent` is not a valid header value"))?;
         Ok(Client {
             config,
             base,
-            tls,
-            agents: RwLock::new((fork::generation(), agents)),
+            user_agent,
+            conns,
             tokens: TokenCache::default(),
         })
     }
@@ -109,31 +98,6 @@ impl Client {
     /// This client's configuration.
     pub fn config(&self) -> &Config {
         &self.config
-    }
-
-    /// This thread's agent for this process; all are made anew after a `fork()`.
-    fn agent(&self) -> Result<Agent> {
-        let generation = fork::generation();
-        let shard = THREAD_SHARD.with(|s| *s) % transport::SHARDS;
-        let poisoned = || Error::new(Status::Internal, "connection pool lock poisoned");
-        {
-            let guard = self.agents.read().map_err(|_| poisoned())?;
-            if guard.0 == generation {
-                return Ok(guard.1[shard].clone());
-            }
-        }
-        let mut guard = self.agents.write().map_err(|_| poisoned())?;
-        if guard.0 != generation {
-            let old = std::mem::replace(
-                &mut guard.1,
-                transport::agents(&self.config, &self.base, &self.tls),
-            );
-            // Dropping the parent's pools here could shut down TLS sessions the parent still
-            // uses; the child leaks them instead (once per fork).
-            std::mem::forget(old);
-            guard.0 = generation;
-        }
-        Ok(guard.1[shard].clone())
     }
 
     /// The configured credentials, when both are set.
@@ -194,18 +158,16 @@ impl Client {
         deadline: Instant,
         read: &impl Fn(&Answer) -> Result<T>,
     ) -> Result<T> {
-        let agent = self.agent()?;
         let mut attempt: u32 = 0;
         loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
+            if Instant::now() >= deadline {
                 return Err(finish(
                     Error::new(Status::Timeout, "the call's time limit ran out"),
                     req,
                     token,
                 ));
             }
-            let result = self.send(&agent, req, token, remaining);
+            let result = self.send(req, token, deadline);
             let err = match result {
                 Ok(answer) => return read(&answer).map_err(|e| finish(e, req, token)),
                 Err(e) => e,
@@ -231,19 +193,12 @@ impl Client {
         }
     }
 
-    fn send(
-        &self,
-        agent: &Agent,
-        req: &Request<'_>,
-        token: Option<&Token>,
-        remaining: Duration,
-    ) -> Result<Answer> {
-        let url = format!("{}{}", self.base, req.path);
+    fn send(&self, req: &Request<'_>, token: Option<&Token>, deadline: Instant) -> Result<Answer> {
         let internal = |what: &str| Error::new(Status::Internal, format!("{what} was refused"));
-        // An http::Request with ready-made header values: ureq's builder would parse and check
-        // every name and value again on each call.
-        let mut request = ureq::http::Request::new(req.body.unwrap_or_default());
-        *request.uri_mut() = ureq::http::Uri::try_from(url).map_err(|_| internal("the URL"))?;
+        // An http::Request with ready-made header values: nothing is parsed or checked twice.
+        let mut request = ureq::http::Request::new(());
+        *request.uri_mut() = ureq::http::Uri::try_from(format!("{}{}", self.base, req.path))
+            .map_err(|_| internal("the URL"))?;
         if req.body.is_some() {
             *request.method_mut() = Method::POST;
         }
@@ -257,47 +212,20 @@ impl Client {
                 .map_err(|_| internal("the token's header"))?;
             headers.insert(AUTHORIZATION, value);
         }
-        // The agent's limit is the configured one; a call with less time left (a retry, a
-        // poll near the end of a wait) gets what is left instead.
-        if remaining + Duration::from_millis(50) < self.config.timeout {
-            request = agent
-                .configure_request(request)
-                .timeout_global(Some(remaining))
-                .build();
-        }
-        let mut response = agent.run(request).map_err(transport::map_error)?;
-        let status = response.status().as_u16();
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let retry_after = header("retry-after")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let location = header("location");
-        // Room for the whole body up front (the API's answers are small): read_to_end then
-        // needs one read for the body and one for its end instead of growing in steps.
-        let hint = response
-            .body()
-            .content_length()
-            .unwrap_or(0)
-            .min(MAX_RESPONSE_BODY) as usize;
-        let mut body = Vec::with_capacity(hint + 1);
-        response
-            .body_mut()
-            .with_config()
-            .limit(MAX_RESPONSE_BODY)
-            .reader()
-            .read_to_end(&mut body)
-            .map_err(|e| transport::map_error(e.into()))?;
+        let reply = exchange(
+            &self.conns,
+            request,
+            req.body,
+            &self.user_agent,
+            deadline,
+            MAX_RESPONSE_BODY,
+        )
+        .map_err(transport::map_error)?;
         interpret(&HttpAnswer {
-            status,
-            retry_after,
-            location: location.as_deref(),
-            body: &body,
+            status: reply.status,
+            retry_after: reply.retry_after,
+            location: reply.location.as_deref(),
+            body: &reply.body,
         })
     }
 }

@@ -26,6 +26,7 @@ mod client;
 mod config;
 mod envelope;
 mod error;
+mod exchange;
 #[allow(unsafe_code)]
 pub mod ffi;
 mod fork;

@@ -1,10 +1,9 @@
 //! A TCP transport for ureq that spends fewer system calls per request than ureq's own.
 //!
-//! ureq's `TcpTransport` probes a pooled connection on checkout and on return by switching the
-//! socket to non-blocking, reading, and switching back (two `ioctl`s and a `recv` each time), and
-//! sets `SO_RCVTIMEO`/`SO_SNDTIMEO` on every call because the remaining time differs on every
-//! call. Here a probe is one `recv(MSG_PEEK | MSG_DONTWAIT)`, made on checkout only, and a
-//! socket time limit is only changed when the remaining time falls below it: the socket keeps a
+//! ureq's `TcpTransport` probes a connection by switching the socket to non-blocking, reading,
+//! and switching back (two `ioctl`s and a `recv`), and sets `SO_RCVTIMEO`/`SO_SNDTIMEO` on every
+//! call because the remaining time differs on every call. Here a probe is one
+//! `recv(MSG_PEEK | MSG_DONTWAIT)`, and a socket time limit is only changed when the remaining time falls below it: the socket keeps a
 //! limit rounded down to whole seconds, and when it runs out before the call's real deadline the exact rest is set
 //! and the read or write goes on — so no limit is ever longer than configured.
 
@@ -69,7 +68,6 @@ impl<In: Transport> Connector<In> for LeanTcp {
             buffers: LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size()),
             read_limit: None,
             write_limit: None,
-            just_read: false,
         })))
     }
 }
@@ -81,12 +79,6 @@ pub(crate) struct LeanTcpTransport {
     buffers: LazyBuffers,
     read_limit: Option<Duration>,
     write_limit: Option<Duration>,
-    /// Data arrived since the last `is_open()`. ureq probes a connection twice between two
-    /// requests: when it returns to the pool, right after the response was read, and when it
-    /// leaves the pool. The first probe is skipped: nothing that it could find (bytes beyond
-    /// the response, a closed stream) escapes the second, which always runs before the
-    /// connection is used again.
-    just_read: bool,
 }
 
 /// The limit to keep on the socket for `remaining`: whole seconds below it (so that calls
@@ -187,14 +179,10 @@ impl Transport for LeanTcpTransport {
             || (&*stream).read(input),
         )?;
         self.buffers.input_appended(n);
-        self.just_read = n > 0;
         Ok(n > 0)
     }
 
     fn is_open(&mut self) -> bool {
-        if std::mem::take(&mut self.just_read) {
-            return true;
-        }
         // Open means: nothing to read and no end of stream, without blocking.
         let mut byte = [MaybeUninit::<u8>::uninit()];
         let probe = socket2::SockRef::from(&*self.stream)

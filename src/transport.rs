@@ -1,4 +1,5 @@
-//! The HTTP transport: one ureq `Agent` per client, its resolver, and what its errors mean.
+//! Connections: ureq's connector chain to open them, a pool of idle ones, the resolver, and
+//! what transport errors mean.
 
 use std::collections::HashMap;
 use std::io;
@@ -8,176 +9,241 @@ use std::time::{Duration, Instant};
 
 use ureq::config::Config as AgentConfig;
 use ureq::http::Uri;
+use ureq::tls::TlsConfig;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{
-    Buffers, ConnectProxyConnector, ConnectionDetails, Connector, DefaultConnector, NextTimeout,
+    ConnectProxyConnector, ConnectionDetails, Connector, DefaultConnector, NextTimeout,
     RustlsConnector, Transport,
 };
-
-use crate::tcp::LeanTcp;
-use ureq::tls::TlsConfig;
-use ureq::Agent;
+use ureq::{Agent, Timeout};
 
 use crate::config::Config;
 use crate::error::{Error, Retry, Status};
+use crate::fork;
+use crate::tcp::LeanTcp;
 use crate::url::parse_http_url;
 
-/// Idle connections kept per host. ureq keeps 3 by default; with more threads than that every
-/// extra call would open (and then drop) a fresh connection.
-const MAX_IDLE_PER_HOST: usize = 256;
+/// Idle connections kept per client: enough for every thread of a busy caller to find its own.
+const MAX_IDLE: usize = 256;
+/// An idle connection older than this is closed rather than used: servers drop idle
+/// connections after a while (nginx after 75 s, many load balancers after 60 s), and a request
+/// sent on one that is being dropped may be lost. ureq's default, kept.
+const MAX_IDLE_AGE: Duration = Duration::from_secs(15);
 /// How long a resolved host name is reused. std's resolver does not expose the record's TTL;
 /// a minute is short enough to follow a changed record and long enough to spare every call a
 /// lookup.
 const DNS_TTL: Duration = Duration::from_secs(60);
 
-/// Agents (connection pools) per client. ureq holds a pool's lock while it probes a pooled
-/// connection (a system call) and while it returns one; calling threads that share a pool queue
-/// on that lock. Each calling thread keeps to one of these, so up to this many threads never
-/// meet, and a thread finds its own warm connection.
-pub(crate) const SHARDS: usize = 8;
+/// A connection, plain or TLS, as ureq's connector chain makes it.
+pub(crate) type Conn = Box<dyn Transport>;
 
-/// Builds the agents for a checked configuration; they share one DNS cache.
-pub(crate) fn agents(config: &Config, base: &str, tls: &TlsConfig) -> Box<[Agent]> {
-    let dns = Arc::new(DnsCache::default());
-    (0..SHARDS)
-        .map(|_| agent(config, base, tls, &dns))
-        .collect()
-}
+/// The connector chain, boxed: what runs to open a connection (also the CONNECT proxy's own).
+type RunConnector = dyn Fn(&ConnectionDetails) -> Result<Conn, ureq::Error> + Send + Sync;
 
-fn agent(config: &Config, base: &str, tls: &TlsConfig, dns: &Arc<DnsCache>) -> Agent {
-    let loopback = parse_http_url(base).is_ok_and(|u| u.is_loopback());
-    let proxy = match config.proxy.as_deref() {
-        Some("") => None,
-        // Checked by Config::validate.
-        Some(p) => ureq::Proxy::new(p).ok(),
-        // A proxy from the environment must not capture loopback traffic.
-        None if loopback => None,
-        None => ureq::Proxy::try_from_env(),
-    };
-    let agent_config: AgentConfig = Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(config.timeout))
-        .timeout_connect(Some(config.connect_timeout))
-        .max_idle_connections(MAX_IDLE_PER_HOST)
-        .max_idle_connections_per_host(MAX_IDLE_PER_HOST)
-        .user_agent(config.user_agent.as_str())
-        .proxy(proxy)
-        .tls_config(tls.clone())
-        .build();
-    let socks = agent_config.proxy().is_some_and(|p| {
-        !matches!(
-            p.protocol(),
-            ureq::ProxyProtocol::Http | ureq::ProxyProtocol::Https
-        )
-    });
-    if socks {
-        // SOCKS needs ureq's own connector chain.
-        return Agent::with_parts(
-            agent_config,
-            DefaultConnector::default().chain(Coalesce),
-            CachingResolver(Arc::clone(dns)),
-        );
-    }
-    let connector =
-        ().chain(ConnectProxyConnector::default())
-            .chain(LeanTcp)
-            .chain(RustlsConnector::default())
-            .chain(Coalesce);
-    Agent::with_parts(agent_config, connector, CachingResolver(Arc::clone(dns)))
-}
-
-/// Held output beyond this is sent at once: coalescing is for a head and a small body.
-const MAX_HELD: usize = 16 * 1024;
-
-/// The last link of the connector chain: wraps the connection (TCP or TLS) so that a request's
-/// head and its small JSON body leave in one write instead of two.
+/// A client's connections to its one base URL: ureq's connector chain (TCP, CONNECT or SOCKS
+/// proxy, TLS) to open them, and a pool of idle ones.
 ///
-/// ureq transmits the head, then the body, each in its own write. Two segments per request
-/// cost the server a second wakeup and read for every call, and over TLS they are two records.
-/// Writes are held here (copied out of the output buffer, which ureq reuses from its start)
-/// and go out together just before the first read, which always follows a request.
-#[derive(Debug)]
-struct Coalesce;
+/// The pool is this project's rather than ureq's Agent's: requests run on ureq-proto (see
+/// `exchange.rs`), and this pool holds its lock only to push or pop, never across the
+/// system call that probes a connection before it is used again.
+pub(crate) struct Connections {
+    config: AgentConfig,
+    connect_limit: Duration,
+    run_connector: Arc<RunConnector>,
+    resolver: CachingResolver,
+    idle: Mutex<Idle>,
+}
 
-impl<In: Transport> Connector<In> for Coalesce {
-    type Out = Coalescing<In>;
+/// Idle connections, oldest first, and the fork generation they belong to.
+struct Idle {
+    generation: u64,
+    conns: Vec<(Instant, Conn)>,
+}
+
+impl std::fmt::Debug for Connections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connections").finish_non_exhaustive()
+    }
+}
+
+impl Connections {
+    /// The connections of a checked configuration.
+    pub(crate) fn new(config: &Config, base: &str, tls: &TlsConfig) -> Connections {
+        let loopback = parse_http_url(base).is_ok_and(|u| u.is_loopback());
+        let proxy = match config.proxy.as_deref() {
+            Some("") => None,
+            // Checked by Config::validate.
+            Some(p) => ureq::Proxy::new(p).ok(),
+            // A proxy from the environment must not capture loopback traffic.
+            None if loopback => None,
+            None => ureq::Proxy::try_from_env(),
+        };
+        let agent_config: AgentConfig = Agent::config_builder()
+            .timeout_connect(Some(config.connect_timeout))
+            .proxy(proxy)
+            .tls_config(tls.clone())
+            .build();
+        let socks = agent_config.proxy().is_some_and(|p| {
+            !matches!(
+                p.protocol(),
+                ureq::ProxyProtocol::Http | ureq::ProxyProtocol::Https
+            )
+        });
+        let chain: Box<dyn Connector<(), Out = Conn>> = if socks {
+            // SOCKS needs ureq's own chain.
+            Box::new(DefaultConnector::default().chain(Boxed))
+        } else {
+            Box::new(
+                ().chain(ConnectProxyConnector::default())
+                    .chain(LeanTcp)
+                    .chain(RustlsConnector::default())
+                    .chain(Boxed),
+            )
+        };
+        let run_connector: Arc<RunConnector> = Arc::new(move |details: &ConnectionDetails| {
+            chain
+                .connect(details, None)?
+                .ok_or(ureq::Error::ConnectionFailed)
+        });
+        Connections {
+            config: agent_config,
+            connect_limit: config.connect_timeout,
+            run_connector,
+            resolver: CachingResolver::default(),
+            idle: Mutex::new(Idle {
+                generation: fork::generation(),
+                conns: Vec::new(),
+            }),
+        }
+    }
+
+    /// A connection to `uri`'s host: the most recently used idle one that is still open, or a
+    /// new one. Time limits: the connect limit, and `deadline` for all.
+    pub(crate) fn checkout(&self, uri: &Uri, deadline: Instant) -> Result<Conn, ureq::Error> {
+        let generation = fork::generation();
+        loop {
+            let found = {
+                let mut idle = self.lock_idle();
+                if idle.generation != generation {
+                    // A forked child must not use its parent's connections (the two would
+                    // interleave bytes on one socket). Dropping them could shut down TLS
+                    // sessions the parent still uses; the child leaks them (once per fork).
+                    std::mem::forget(std::mem::take(&mut idle.conns));
+                    idle.generation = generation;
+                }
+                idle.conns.pop()
+            };
+            let Some((since, mut conn)) = found else {
+                break;
+            };
+            // Open means: nothing to read and no end of stream (one non-blocking peek).
+            if since.elapsed() < MAX_IDLE_AGE && conn.is_open() {
+                return Ok(conn);
+            }
+        }
+        self.connect(uri, deadline)
+    }
+
+    /// Returns a connection whose exchange ended cleanly, for the next request.
+    pub(crate) fn checkin(&self, conn: Conn) {
+        let now = Instant::now();
+        let stale: Vec<(Instant, Conn)> = {
+            let mut idle = self.lock_idle();
+            if idle.generation != fork::generation() {
+                return;
+            }
+            idle.conns.push((now, conn));
+            let old = idle
+                .conns
+                .iter()
+                .take_while(|(since, _)| now.duration_since(*since) >= MAX_IDLE_AGE)
+                .count()
+                .max(idle.conns.len().saturating_sub(MAX_IDLE));
+            idle.conns.drain(..old).collect()
+        };
+        // Closed outside the lock.
+        drop(stale);
+    }
+
+    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Idle> {
+        // A panic while the lock was held leaves nothing half-done in a Vec push or pop.
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn connect(&self, uri: &Uri, deadline: Instant) -> Result<Conn, ureq::Error> {
+        let proxy = self.config.proxy();
+        // A proxy resolves the target itself, except SOCKS4, and except hosts in NO_PROXY.
+        let resolve_here = proxy.map_or(true, |p| p.resolve_target() || p.is_no_proxy(uri));
+        let addrs = if resolve_here {
+            self.resolver.resolve(
+                uri,
+                &self.config,
+                next_timeout(deadline, None, Timeout::Resolve),
+            )?
+        } else {
+            self.resolver.empty()
+        };
+        let details = ConnectionDetails {
+            uri,
+            addrs,
+            config: &self.config,
+            request_level: false,
+            resolver: &self.resolver,
+            now: ureq::unversioned::transport::time::Instant::now(),
+            timeout: next_timeout(deadline, Some(self.connect_limit), Timeout::Connect),
+            current_time: Arc::new(ureq::unversioned::transport::time::Instant::now),
+            run_connector: Arc::clone(&self.run_connector),
+            register_shutdown: Arc::new(|_| Ok(())),
+        };
+        let conn = (self.run_connector)(&details)?;
+        if details.needs_tls() && !conn.is_tls() {
+            return Err(ureq::Error::TlsRequired);
+        }
+        Ok(conn)
+    }
+}
+
+/// The time limit of the next step: what is left until `deadline`, or `limit` (the step's
+/// own, e.g. the connect limit) when that is shorter, reported as `reason` when it runs out.
+pub(crate) fn next_timeout(
+    deadline: Instant,
+    limit: Option<Duration>,
+    reason: Timeout,
+) -> NextTimeout {
+    let left = deadline.saturating_duration_since(Instant::now());
+    let (after, reason) = match limit {
+        Some(l) if l < left => (l, reason),
+        _ => (left, Timeout::Global),
+    };
+    NextTimeout {
+        after: after.into(),
+        reason,
+        per_read: None,
+        per_write: None,
+    }
+}
+
+/// The last link of the connector chain: boxes the connection, whatever its layers.
+#[derive(Debug)]
+struct Boxed;
+
+impl<In: Transport> Connector<In> for Boxed {
+    type Out = Conn;
 
     fn connect(
         &self,
         _details: &ConnectionDetails,
         chained: Option<In>,
-    ) -> Result<Option<Self::Out>, ureq::Error> {
-        Ok(chained.map(|inner| Coalescing {
-            inner,
-            held: Vec::new(),
-        }))
-    }
-}
-
-/// A transport whose output is held until input is awaited.
-#[derive(Debug)]
-struct Coalescing<T> {
-    inner: T,
-    held: Vec<u8>,
-}
-
-impl<T: Transport> Coalescing<T> {
-    fn flush(&mut self, timeout: NextTimeout) -> Result<(), ureq::Error> {
-        if self.held.is_empty() {
-            return Ok(());
-        }
-        let mut sent = 0;
-        while sent < self.held.len() {
-            let output = self.inner.buffers().output();
-            let n = output.len().min(self.held.len() - sent);
-            output[..n].copy_from_slice(&self.held[sent..sent + n]);
-            self.inner.transmit_output(n, timeout)?;
-            sent += n;
-        }
-        self.held.clear();
-        Ok(())
-    }
-}
-
-impl<T: Transport> Transport for Coalescing<T> {
-    fn buffers(&mut self) -> &mut dyn Buffers {
-        self.inner.buffers()
-    }
-
-    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
-        let output = self.inner.buffers().output();
-        self.held.extend_from_slice(&output[..amount]);
-        if self.held.len() > MAX_HELD {
-            self.flush(timeout)?;
-        }
-        Ok(())
-    }
-
-    fn maybe_await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
-        self.flush(timeout)?;
-        self.inner.maybe_await_input(timeout)
-    }
-
-    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
-        self.flush(timeout)?;
-        self.inner.await_input(timeout)
-    }
-
-    fn is_open(&mut self) -> bool {
-        self.inner.is_open()
-    }
-
-    fn is_tls(&self) -> bool {
-        self.inner.is_tls()
+    ) -> Result<Option<Conn>, ureq::Error> {
+        Ok(chained.map(|t| Box::new(t) as Conn))
     }
 }
 
 /// A resolver that answers IP literals without a lookup (ureq's default spawns a thread per
 /// request when a time limit is set, even for `127.0.0.1`) and caches host names for
 /// [`DNS_TTL`].
-#[derive(Debug)]
-struct CachingResolver(Arc<DnsCache>);
+#[derive(Debug, Default)]
+struct CachingResolver(DnsCache);
 
 /// Resolved host names, by `host:port`, with when they were resolved.
 type DnsCache = Mutex<HashMap<String, (Instant, ResolvedSocketAddrs)>>;

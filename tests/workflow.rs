@@ -436,3 +436,43 @@ fn image_hosting_sends_type_1_and_a_string_folder() {
         .expect("waited");
     assert_eq!(status, TaskStatus::Succeeded);
 }
+
+#[test]
+fn a_configured_proxy_tunnels_every_request_plain_and_tls() {
+    // One emulator serves the API; another acts as the HTTP CONNECT proxy.
+    let proxy = Emulator::start();
+    let api = Emulator::start();
+    let c = client(&api, &format!(r#","proxy":"{}""#, proxy.url));
+    let first = create(&c, Some(&token()), r#"{"url":"https://example.com/a"}"#).expect("created");
+    let second = create(&c, Some(&token()), r#"{"url":"https://example.com/b"}"#).expect("again");
+    assert_eq!(second, first + 1);
+    let tunnels: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r["method"] == "CONNECT")
+        .collect();
+    // The two calls shared one tunnel (a kept-alive connection through the proxy).
+    assert_eq!(tunnels.len(), 1, "{tunnels:?}");
+    let target = api.url.trim_start_matches("http://");
+    assert_eq!(tunnels[0]["path"], target);
+    assert_eq!(api.tasks_created(), 2);
+
+    // TLS inside the tunnel: the proxy sees only the CONNECT, the certificate is checked.
+    let tls = Emulator::start_tls(&[]);
+    let json = format!(
+        r#"{{"baseUrl":"{}","proxy":"{}","caFile":{}}}"#,
+        tls.url,
+        proxy.url,
+        serde_json::Value::from(support::test_pki().ca.to_str().expect("path"))
+    );
+    let c = Client::new(Config::from_json(&json).expect("config")).expect("client");
+    assert!(
+        create(&c, Some(&token()), r#"{"url":"https://example.com/c"}"#).expect("over TLS") > 0
+    );
+    let connects = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r["method"] == "CONNECT")
+        .count();
+    assert_eq!(connects, 2);
+}

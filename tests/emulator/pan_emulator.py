@@ -23,6 +23,7 @@ import argparse
 import http.server
 import itertools
 import json
+import select
 import socket
 import sys
 import threading
@@ -229,6 +230,44 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_PUT(self):
         self.dispatch("PUT")
+
+    def do_CONNECT(self):
+        """Acts as an HTTP CONNECT proxy to loopback targets (this emulator among them), so
+        that a client's proxy path is tested end to end. Logged as a CONNECT request."""
+        host, _, port = self.path.rpartition(":")
+        with STATE.lock:
+            STATE.requests.append({"method": "CONNECT", "path": self.path, "query": "",
+                                   "headers": {k.lower(): v for k, v in self.headers.items()},
+                                   "body": "", "conn": self.conn_id, "task": None,
+                                   "t": time.time()})
+        if host.strip("[]") not in ("127.0.0.1", "localhost", "::1") or not port.isdigit():
+            self.send_raw(403, b"loopback targets only", content_type="text/plain")
+            return
+        try:
+            upstream = socket.create_connection((host.strip("[]"), int(port)), timeout=10)
+        except OSError:
+            self.send_raw(502, b"cannot reach the target", content_type="text/plain")
+            return
+        self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        self.wfile.flush()
+        self.close_connection = True
+        self.connection.settimeout(None)
+        upstream.settimeout(None)
+        pair = {self.connection: upstream, upstream: self.connection}
+        try:
+            while True:
+                ready, _, _ = select.select(list(pair), [], [], 60)
+                if not ready:
+                    break
+                for src in ready:
+                    data = src.recv(65536)
+                    if not data:
+                        return
+                    pair[src].sendall(data)
+        except OSError:
+            pass
+        finally:
+            upstream.close()
 
     def dispatch(self, method):
         url = urllib.parse.urlsplit(self.path)
