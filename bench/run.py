@@ -4,7 +4,8 @@
 Started by bench/run.sh (which builds everything first). Starts nginx on loopback answering the
 create endpoint with the documented example response, measures nginx's own ceiling with wrk,
 then alternates pan_bench and curl_bench at 1, 2, 4 and 8 threads, and measures the first call
-of a fresh process, RSS after 100,000 calls, and stripped sizes. Prints one table and writes
+of a fresh process, RSS after 100,000 calls, user-space instructions per call (callgrind), and
+stripped sizes. Prints one table and writes
 bench/chart.svg. `--quick` runs a short smoke version (for CI: it checks that all of it works,
 its figures mean little).
 """
@@ -25,7 +26,7 @@ DOC_RESPONSE = ('{"code":0,"message":"ok","data":{"taskID":394756},'
                 '"x-traceID":"2eabaf50-f64d-4603-a62d-b49cb4661e8e_kong-db-5898fdd8c6-t5pvc"}')
 QUICK = "--quick" in sys.argv
 THREADS = [1, 2, 4, 8]
-ROUNDS = 1 if QUICK else 5
+ROUNDS = 1 if QUICK else 9
 TOTAL = 2000 if QUICK else 20000
 SOAK = 5000 if QUICK else 100000
 
@@ -116,6 +117,19 @@ def shared_libs(binary):
     return libs
 
 
+def instructions_per_call(prog, env):
+    """User-space instructions per call, counted by callgrind: repeatable whatever else the
+    machine is doing. The difference of two runs of different lengths removes start-up."""
+    counts = {}
+    for n in ((200, 600) if QUICK else (1000, 3000)):
+        out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                              prog, "1", str(n)], env=env, capture_output=True, text=True,
+                             timeout=600)
+        counts[n] = int(re.search(r"Collected : (\d+)", out.stderr).group(1))
+    (a, ca), (b, cb) = sorted(counts.items())
+    return (cb - ca) / (b - a)
+
+
 def svg_chart(results, ceiling, path):
     w, h, left, bottom, top = 640, 360, 70, 50, 40
     peak = max([ceiling] + [v for series in results.values() for v in series.values()]) * 1.1
@@ -190,6 +204,8 @@ def main():
             soak[name] = (field(line, "rss_kib"), field(line, "peak_rss_kib"))
         small = {name: field(run([prog, "1", str(SOAK // 10)], env), "rss_kib") for name, prog in (("pan", pan), ("curl", curl))}
 
+        instructions = {name: instructions_per_call(prog, env) for name, prog in (("pan", pan), ("curl", curl))}
+
         so = stripped_size(os.path.join(ROOT, "target", "release", "libpan_offline.so"))
         static_example = stripped_size(os.path.join(OUT, "offline_download_static"))
         curl_libs = {k: stripped_size(v) for k, v in shared_libs(curl).items()}
@@ -207,8 +223,14 @@ def main():
     for t in THREADS:
         print(f"| {t} | {med['pan'][t]:,.0f} | {med['curl'][t]:,.0f} | {med['pan'][t] / med['curl'][t]:.2f} |")
     print()
+    print("every run (calls/s), to show the spread:")
+    for t in THREADS:
+        print(f"  {t} thread(s): pan " + ", ".join(f"{v:,.0f}" for v in runs["pan"][t])
+              + " | libcurl " + ", ".join(f"{v:,.0f}" for v in runs["curl"][t]))
+    print()
     print("| measure | pan-offline | libcurl |")
     print("|---|---:|---:|")
+    print(f"| user-space instructions per call (callgrind, 1 thread) | {instructions['pan']:,.0f} | {instructions['curl']:,.0f} |")
     print(f"| first call, main() to first task ID | {first['pan'][0]:,.0f} µs | {first['curl'][0]:,.0f} µs |")
     print(f"| first call, whole process (exec to exit) | {first['pan'][1]:,.0f} µs | {first['curl'][1]:,.0f} µs |")
     print(f"| RSS after {SOAK // 10:,} calls | {small['pan']:,.0f} KiB | {small['curl']:,.0f} KiB |")

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The benchmark, one command: bash bench/run.sh [--quick]
-# Installs nginx, wrk and libcurl's headers from the distribution when missing, builds the
+# Installs nginx, wrk, valgrind and libcurl's headers from the distribution when missing, builds the
 # release library and both C clients, then runs bench/run.py (see its docstring).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
 command -v nginx >/dev/null || missing+=(nginx-light)
 command -v wrk >/dev/null || missing+=(wrk)
+command -v valgrind >/dev/null || missing+=(valgrind)
 [ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] || missing+=(libcurl4-openssl-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"

@@ -40,7 +40,14 @@ pub(crate) fn parse_http_url(s: &str) -> Result<HttpUrl<'_>, String> {
             s.len()
         ));
     }
-    if let Some(c) = s.chars().find(|c| c.is_control() || c.is_whitespace()) {
+    // ASCII (nearly every URL) is checked by bytes: its controls and whitespace are exactly
+    // the bytes up to ' ' and DEL. Other text is checked by character.
+    let bad = if s.is_ascii() {
+        s.bytes().find(|b| *b <= b' ' || *b == 0x7f).map(char::from)
+    } else {
+        s.chars().find(|c| c.is_control() || c.is_whitespace())
+    };
+    if let Some(c) = bad {
         return Err(format!(
             "contains a space or control character ({})",
             c.escape_default()
