@@ -379,3 +379,34 @@ fn oversized_response_headers_are_refused() {
     assert_eq!(e.status(), Status::BadResponse, "{e}");
     assert!(e.message().contains("header"), "{e}");
 }
+
+#[test]
+fn a_chunked_answer_in_small_pieces_is_read_and_its_connection_reused() {
+    // Gateways often answer with Transfer-Encoding: chunked; here 7-byte chunks, each its own
+    // write, so the body arrives over many reads.
+    let emu = Emulator::start();
+    emu.fault(r#"{"chunked":7}"#);
+    let c = client(&emu, "");
+    let a = create(&c).expect("a chunked answer");
+    let b = create(&c).expect("then a plain one");
+    assert_eq!(b, a + 1);
+    let reqs = emu.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(
+        reqs[0]["conn"], reqs[1]["conn"],
+        "the connection was reused after the last chunk"
+    );
+}
+
+#[test]
+fn an_answer_ended_by_closing_the_connection_is_read_whole() {
+    // No Content-Length and no chunks: the body ends when the server closes (HTTP/1.0 style).
+    let emu = Emulator::start();
+    emu.fault(r#"{"close_delimited":true}"#);
+    let c = client(&emu, "");
+    let a = create(&c).expect("a close-delimited answer");
+    let b = create(&c).expect("then another, on a new connection");
+    assert_eq!(b, a + 1);
+    let reqs = emu.requests();
+    assert_ne!(reqs[0]["conn"], reqs[1]["conn"]);
+}

@@ -291,6 +291,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if fault and not self.apply_fault(fault, method, path, query, body, entry):
             return
         status, answer, extra = self.api(method, path, query, body, entry)
+        if fault and "chunked" in fault:
+            return self.send_chunked(fault["chunked"], status, answer)
+        if fault and fault.get("close_delimited"):
+            return self.send_close_delimited(status, answer)
         if fault and (fault.get("truncate") or "content_length" in fault or "drip_ms" in fault):
             return self.send_broken(fault, status, answer)
         self.send_json(answer, status, extra)
@@ -308,6 +312,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         truncate      act, announce a longer body than sent, close
         content_length           act, announce this Content-Length, send the real body, close
         drip_ms       act, send the answer one byte every drip_ms
+        chunked       act, send the answer with Transfer-Encoding: chunked, in chunks of this
+                      many bytes, each its own write; the connection stays open
+        close_delimited          act, send the answer without a length, then close (the
+                      HTTP/1.0 way of ending a body)
         Returns True to go on with the normal handling."""
         if "delay_ms" in f:
             time.sleep(f["delay_ms"] / 1000.0)
@@ -347,6 +355,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             return False
         return True
+
+    def send_chunked(self, size, status, answer):
+        data = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
+        for i in range(0, len(data), size):
+            piece = data[i:i + size]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+        self._served = self.requests_on_conn() + 1
+
+    def send_close_delimited(self, status, answer):
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(json.dumps(answer).encode())
+        self.wfile.flush()
+        self.close_connection = True
 
     def send_broken(self, f, status, answer):
         data = json.dumps(answer).encode()
