@@ -17,7 +17,8 @@
 //!
 //! Errors are one type, [`Error`], whose [`Status`] is the C ABI's stable code.
 #![deny(missing_docs)]
-// Raw pointers live in the FFI layer only; the core is safe Rust.
+// Raw pointers live in the FFI layer only; the core is safe Rust. (src/fork.rs allows itself
+// one call to pthread_atfork.)
 #![deny(unsafe_code)]
 
 mod auth;

@@ -191,31 +191,17 @@ static SIGNATURE_CHECKS: WebPkiSupportedAlgorithms = {
     }
 };
 
-/// The kernel's random numbers, from getrandom(2) as *ring* reads them: no file to open, so it
-/// works in a chroot without /dev and when the process is out of file descriptors.
+/// The kernel's random numbers through *ring*'s `SystemRandom` (getrandom(2)), as rustls'
+/// own *ring* provider draws them.
 #[derive(Debug)]
 struct OsRandom;
 
 impl SecureRandom for OsRandom {
-    #[allow(unsafe_code)]
     fn fill(&self, buf: &mut [u8]) -> std::result::Result<(), GetRandomFailed> {
-        let mut done = 0;
-        while done < buf.len() {
-            let rest = &mut buf[done..];
-            // SAFETY: the pointer and length describe `rest`, a live, writable slice; the
-            // kernel writes at most that many bytes into it.
-            let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
-            if n > 0 {
-                done += n as usize;
-            } else if n < 0
-                && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
-            {
-                continue;
-            } else {
-                return Err(GetRandomFailed);
-            }
-        }
-        Ok(())
+        use ::ring::rand::SecureRandom as _;
+        ::ring::rand::SystemRandom::new()
+            .fill(buf)
+            .map_err(|_| GetRandomFailed)
     }
 }
 
