@@ -1,4 +1,4 @@
-//! The client: configuration, its connection pools, and the one request path every call takes.
+//! The client: configuration, its connections, and the one request path every call takes.
 
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
