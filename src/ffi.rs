@@ -235,7 +235,9 @@ fn out_arg<T>(p: *mut T, name: &str) -> Result<()> {
 /// The default client is configured from the environment on first use: base URL
 /// `https://open-api.123pan.com`, or `$PAN_API_BASE_URL` (e.g. `http://127.0.0.1:8080`; plain
 /// `http://` only to loopback hosts); the other settings are the defaults listed at
-/// `pan_client_new()`.
+/// `pan_client_new()`. For an https base URL the CA certificates of `$SSL_CERT_FILE` or of the
+/// system's bundle are read then; if none can be read, every call fails with `PAN_ERR_TLS`
+/// and a message naming the files tried (use `pan_client_new()` with `caFile` instead).
 ///
 /// @param token        the access token, NUL-terminated: printable ASCII without spaces; a
 ///                     leading `Bearer ` is accepted. Borrowed for the call only; never
