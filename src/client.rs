@@ -199,18 +199,16 @@ impl Client {
         let mut request = ureq::http::Request::new(());
         *request.uri_mut() = ureq::http::Uri::try_from(format!("{}{}", self.base, req.path))
             .map_err(|_| internal("the URL"))?;
-        if req.body.is_some() {
-            *request.method_mut() = Method::POST;
-        }
         let headers = request.headers_mut();
         headers.insert(PLATFORM, HeaderValue::from_static("open_platform"));
-        if req.body.is_some() {
-            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        }
         if let Some(token) = token {
             let value = HeaderValue::try_from(token.header_value())
                 .map_err(|_| internal("the token's header"))?;
             headers.insert(AUTHORIZATION, value);
+        }
+        if req.body.is_some() {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            *request.method_mut() = Method::POST;
         }
         let reply = exchange(
             &self.conns,

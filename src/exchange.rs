@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use ureq::http::header::{ACCEPT, CONTENT_LENGTH, LOCATION, RETRY_AFTER, USER_AGENT};
 use ureq::http::{HeaderValue, Request};
 use ureq::unversioned::transport::Transport;
-use ureq::Timeout;
 use ureq_proto::client::state::{RecvBody, RecvResponse};
 use ureq_proto::client::{Call, RecvBodyResult, RecvResponseResult, SendRequestResult};
 use ureq_proto::BodyMode;
@@ -75,10 +74,10 @@ pub(crate) fn exchange(
                     break;
                 }
                 // A body larger than the output buffer goes in buffer-sized writes.
-                transmit(&mut conn, used, deadline, Timeout::SendBody)?;
+                transmit(&mut conn, used, deadline)?;
                 used = 0;
             }
-            transmit(&mut conn, used, deadline, Timeout::SendBody)?;
+            transmit(&mut conn, used, deadline)?;
             used = 0;
             call.proceed().ok_or_else(|| stalled("request body"))?
         }
@@ -86,10 +85,10 @@ pub(crate) fn exchange(
         Some(SendRequestResult::Await100(_)) | None => return Err(stalled("request")),
     };
     if used > 0 {
-        transmit(&mut conn, used, deadline, Timeout::SendRequest)?;
+        transmit(&mut conn, used, deadline)?;
     }
 
-    let (mut reply, call) = receive_head(call, &mut conn, deadline, max_body)?;
+    let (mut reply, call) = receive_head(call, &mut conn, deadline)?;
     let must_close = match call {
         RecvResponseResult::RecvBody(call) => {
             receive_body(call, &mut conn, &mut reply.body, deadline, max_body)?
@@ -104,13 +103,8 @@ pub(crate) fn exchange(
     Ok(reply)
 }
 
-fn transmit(
-    conn: &mut Conn,
-    amount: usize,
-    deadline: Instant,
-    step: Timeout,
-) -> Result<(), ureq::Error> {
-    conn.transmit_output(amount, next_timeout(deadline, None, step))
+fn transmit(conn: &mut Conn, amount: usize, deadline: Instant) -> Result<(), ureq::Error> {
+    conn.transmit_output(amount, next_timeout(deadline, None))
 }
 
 fn stalled(what: &str) -> ureq::Error {
@@ -126,16 +120,14 @@ fn disconnected() -> ureq::Error {
     ))
 }
 
-/// Reads the response head; the reply's body has room for the announced length.
+/// Reads the response head.
 fn receive_head(
     mut call: Call<RecvResponse>,
     conn: &mut Conn,
     deadline: Instant,
-    max_body: u64,
 ) -> Result<(Reply, RecvResponseResult), ureq::Error> {
     let response = loop {
-        let progress =
-            conn.maybe_await_input(next_timeout(deadline, None, Timeout::RecvResponse))?;
+        let progress = conn.maybe_await_input(next_timeout(deadline, None))?;
         let input = conn.buffers().input();
         let (amount, response) = call.try_response(input, false)?;
         let seen = if response.is_some() {
@@ -159,15 +151,13 @@ fn receive_head(
             .get(name)
             .and_then(|v: &HeaderValue| v.to_str().ok())
     };
-    let content_length = header(CONTENT_LENGTH).and_then(|v| v.trim().parse::<u64>().ok());
     let reply = Reply {
         status: response.status().as_u16(),
         retry_after: header(RETRY_AFTER)
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs),
         location: header(LOCATION).map(str::to_owned),
-        // One byte more than announced: the read that finds the end needs no new room.
-        body: Vec::with_capacity(content_length.map_or(0, |n| n.min(max_body) as usize + 1)),
+        body: Vec::new(),
     };
     let next = call.proceed().ok_or_else(|| stalled("response head"))?;
     Ok((reply, next))
@@ -181,6 +171,10 @@ fn receive_body(
     deadline: Instant,
     max_body: u64,
 ) -> Result<bool, ureq::Error> {
+    if let BodyMode::LengthDelimited(n) = call.body_mode() {
+        // Room for the announced body in one allocation.
+        body.reserve_exact(n.min(max_body) as usize);
+    }
     let mut remote_closed = false;
     loop {
         let fulfilled = match call.body_mode() {
@@ -198,7 +192,7 @@ fn receive_body(
         if remote_closed {
             break;
         }
-        match conn.maybe_await_input(next_timeout(deadline, None, Timeout::RecvBody)) {
+        match conn.maybe_await_input(next_timeout(deadline, None)) {
             Ok(true) => {}
             Ok(false) => remote_closed = true,
             Err(ureq::Error::Io(e))

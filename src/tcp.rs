@@ -3,9 +3,10 @@
 //! ureq's `TcpTransport` probes a connection by switching the socket to non-blocking, reading,
 //! and switching back (two `ioctl`s and a `recv`), and sets `SO_RCVTIMEO`/`SO_SNDTIMEO` on every
 //! call because the remaining time differs on every call. Here a probe is one
-//! `recv(MSG_PEEK | MSG_DONTWAIT)`, and a socket time limit is only changed when the remaining time falls below it: the socket keeps a
-//! limit rounded down to whole seconds, and when it runs out before the call's real deadline the exact rest is set
-//! and the read or write goes on — so no limit is ever longer than configured.
+//! `recv(MSG_PEEK | MSG_DONTWAIT)`, and a socket time limit is only changed when the remaining
+//! time falls below it: the socket keeps a limit rounded down to whole seconds, and when it runs
+//! out before the call's real deadline the exact rest is set and the read or write goes on — so
+//! no limit is ever longer than configured.
 
 use std::io::{self, Read, Write};
 use std::mem::MaybeUninit;

@@ -91,7 +91,7 @@ impl Connections {
         });
         let chain: Box<dyn Connector<(), Out = Conn>> = if socks {
             // SOCKS needs ureq's own chain.
-            Box::new(DefaultConnector::default().chain(Boxed))
+            Box::new(DefaultConnector::default())
         } else {
             Box::new(
                 ().chain(ConnectProxyConnector::default())
@@ -175,11 +175,8 @@ impl Connections {
         // A proxy resolves the target itself, except SOCKS4, and except hosts in NO_PROXY.
         let resolve_here = proxy.map_or(true, |p| p.resolve_target() || p.is_no_proxy(uri));
         let addrs = if resolve_here {
-            self.resolver.resolve(
-                uri,
-                &self.config,
-                next_timeout(deadline, None, Timeout::Resolve),
-            )?
+            self.resolver
+                .resolve(uri, &self.config, next_timeout(deadline, None))?
         } else {
             self.resolver.empty()
         };
@@ -190,7 +187,7 @@ impl Connections {
             request_level: false,
             resolver: &self.resolver,
             now: ureq::unversioned::transport::time::Instant::now(),
-            timeout: next_timeout(deadline, Some(self.connect_limit), Timeout::Connect),
+            timeout: next_timeout(deadline, Some((self.connect_limit, Timeout::Connect))),
             current_time: Arc::new(ureq::unversioned::transport::time::Instant::now),
             run_connector: Arc::clone(&self.run_connector),
             register_shutdown: Arc::new(|_| Ok(())),
@@ -203,16 +200,12 @@ impl Connections {
     }
 }
 
-/// The time limit of the next step: what is left until `deadline`, or `limit` (the step's
-/// own, e.g. the connect limit) when that is shorter, reported as `reason` when it runs out.
-pub(crate) fn next_timeout(
-    deadline: Instant,
-    limit: Option<Duration>,
-    reason: Timeout,
-) -> NextTimeout {
+/// The time limit of the next step: what is left until `deadline` (reported as the global
+/// limit), or the step's own `limit` (the connect limit) when that is shorter.
+pub(crate) fn next_timeout(deadline: Instant, limit: Option<(Duration, Timeout)>) -> NextTimeout {
     let left = deadline.saturating_duration_since(Instant::now());
     let (after, reason) = match limit {
-        Some(l) if l < left => (l, reason),
+        Some((l, reason)) if l < left => (l, reason),
         _ => (left, Timeout::Global),
     };
     NextTimeout {
