@@ -103,11 +103,14 @@ class Task:
             return
         steps = int((time.monotonic() - self.started) * 10 / self.seconds) if self.seconds > 0 else 10
         if steps >= 10:
-            self.process = 100.0
-            self.file_id = 100000 + self.id % 100000
-            self.status = 2
+            self.succeed()
         else:
             self.process = float(steps * 10)
+
+    def succeed(self):
+        self.process = 100.0
+        self.file_id = 100000 + self.id % 100000
+        self.status = 2
 
     def view(self):
         self.tick()
@@ -134,9 +137,7 @@ def run_task(state, task):
                         break
                     got += len(chunk)
                     task.process = round(min(got * 100.0 / total, 99.99), 2)
-            task.process = 100.0
-            task.file_id = 100000 + task.id % 100000
-            task.status = 2
+            task.succeed()
         except Exception as e:  # the source failed: the service reports process 0, status 1
             task.process = 0.0
             task.status = 1
@@ -235,11 +236,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         """Acts as an HTTP CONNECT proxy to loopback targets (this emulator among them), so
         that a client's proxy path is tested end to end. Logged as a CONNECT request."""
         host, _, port = self.path.rpartition(":")
-        with STATE.lock:
-            STATE.requests.append({"method": "CONNECT", "path": self.path, "query": "",
-                                   "headers": {k.lower(): v for k, v in self.headers.items()},
-                                   "body": "", "conn": self.conn_id, "task": None,
-                                   "t": time.time()})
+        self.record_request("CONNECT", self.path, "", b"")
         if host.strip("[]") not in ("127.0.0.1", "localhost", "::1") or not port.isdigit():
             self.send_raw(403, b"loopback targets only", content_type="text/plain")
             return
@@ -269,6 +266,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         finally:
             upstream.close()
 
+    def record_request(self, method, path, query, body):
+        """Records a request for GET /__emu/requests; returns its entry."""
+        entry = {"method": method, "path": path, "query": query,
+                 "headers": {k.lower(): v for k, v in self.headers.items()},
+                 "body": body.decode("utf-8", "replace"), "conn": self.conn_id, "task": None,
+                 "t": time.time()}
+        with STATE.lock:
+            STATE.requests.append(entry)
+        return entry
+
     def dispatch(self, method):
         url = urllib.parse.urlsplit(self.path)
         path, query = url.path, urllib.parse.parse_qs(url.query)
@@ -281,12 +288,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with STATE.lock:
                 STATE.callbacks.append(body.decode("utf-8", "replace"))
             return self.send_raw(200, b"ok", content_type="text/plain")
-        entry = {"method": method, "path": path, "query": url.query,
-                 "headers": {k.lower(): v for k, v in self.headers.items()},
-                 "body": body.decode("utf-8", "replace"), "conn": self.conn_id, "task": None,
-                 "t": time.time()}
-        with STATE.lock:
-            STATE.requests.append(entry)
+        entry = self.record_request(method, path, url.query, body)
         fault = STATE.take_fault(path)
         if fault and not self.apply_fault(fault, method, path, query, body, entry):
             return
