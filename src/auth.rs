@@ -47,10 +47,8 @@ impl TokenCache {
         stale: Option<&Token>,
         deadline: Instant,
     ) -> Result<Token> {
-        let mut cached = self
-            .cached
-            .lock()
-            .map_err(|_| Error::new(Status::Internal, "token cache lock poisoned"))?;
+        // A panic while the lock was held left at worst no token cached: go on with it.
+        let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((token, renew_at)) = cached.as_ref() {
             if Instant::now() < *renew_at && Some(token) != stale {
                 return Ok(token.clone());
@@ -128,9 +126,9 @@ impl Client {
             body: Some(&body),
             auth: Auth::None,
             idempotent: false,
+            secret: Some(client_secret),
         };
         self.call_until(&req, deadline, read_access_token)
-            .map_err(|e| e.redact(client_secret))
     }
 }
 

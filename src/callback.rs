@@ -7,7 +7,8 @@
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::json::{parse_object, printable, type_name};
+use crate::json::{parse_object, type_name};
+use crate::redact::printable;
 
 /// Largest callback body accepted, in bytes.
 pub const MAX_CALLBACK_LEN: usize = 64 * 1024;
@@ -21,7 +22,7 @@ pub struct Callback {
     pub succeeded: bool,
     /// The new file's ID in the drive (0 when absent, as on failure).
     pub file_id: i64,
-    /// Why the download failed (empty on success).
+    /// Why the download failed (empty on success), with control characters escaped.
     pub reason: String,
 }
 
@@ -83,6 +84,10 @@ impl Callback {
         }
         let status = status.ok_or_else(|| Error::invalid("callback body: `status` is missing"))?;
         cb.succeeded = status == 0;
+        // Server text handed to C: escaped like every other (a `\u0000` in the reason would
+        // otherwise cut it short for a caller reading it with strlen).
+        cb.reason = printable(&cb.reason, usize::MAX);
+        cb.url = printable(&cb.url, usize::MAX);
         Ok(cb)
     }
 }

@@ -8,10 +8,12 @@ use ureq::http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use ureq::http::Method;
 
 use crate::auth::TokenCache;
-use crate::config::{Config, MAX_RESPONSE_BODY};
+use crate::config::{Config, Pins, MAX_RESPONSE_BODY};
 use crate::envelope::{interpret, Answer, HttpAnswer};
 use crate::error::{Error, Result, Retry, Status};
 use crate::exchange::exchange;
+use crate::proxy;
+use crate::redact::{token_secret, Secret};
 use crate::tls;
 use crate::token::Token;
 use crate::transport::{self, Connections};
@@ -32,6 +34,11 @@ pub struct Client {
     conns: Connections,
     /// The token fetched with `clientID`/`clientSecret`, when the caller gives none.
     tokens: TokenCache,
+    /// The secrets of the configuration and of the route (client secret, passwords), kept
+    /// out of every message.
+    secrets: Vec<Secret>,
+    /// The route chosen, for `Debug`: `direct` or the proxy (password hidden) and its source.
+    route: String,
 }
 
 /// The service's `Platform` header.
@@ -58,31 +65,58 @@ pub(crate) struct Request<'a> {
     pub auth: Auth<'a>,
     /// Whether repeating the request is harmless (a read).
     pub idempotent: bool,
+    /// A secret the request carries besides the token (the client secret of a token fetch).
+    pub secret: Option<&'a str>,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("config", &self.config)
+            .field("route", &self.route)
             .finish()
     }
 }
 
 impl Client {
     /// A client with this configuration (checked first).
+    ///
+    /// The proxy is chosen here, once (see the README's "Proxies" table): from the
+    /// configuration, else from the environment; one that cannot be used is refused with
+    /// `InvalidArgument`, naming where it came from.
     pub fn new(config: Config) -> Result<Client> {
         config.validate()?;
+        let mut secrets = config.secrets();
         let base = config.base()?.to_owned();
-        let tls = tls::config(&config, &base)?;
-        let conns = Connections::new(&config, &base, &tls);
+        let pins = Pins::parse(&config.resolve)?;
+        let route = {
+            let url = crate::url::parse_http_url(&base).map_err(Error::invalid)?;
+            proxy::route(&config, &url, &pins, &|name| std::env::var(name).ok())
+                .map_err(|e| e.redact(&secrets.iter().collect::<Vec<_>>()))?
+        };
+        if let Some(p) = route.password.as_deref().filter(|p| !p.is_empty()) {
+            secrets.push(Secret::new(p));
+        }
+        let proxy_tls = route
+            .proxy
+            .as_ref()
+            .is_some_and(|p| p.protocol() == ureq::ProxyProtocol::Https);
+        let tls = tls::config(&config, &base, proxy_tls)?;
         let user_agent = HeaderValue::try_from(config.user_agent.as_str())
             .map_err(|_| Error::invalid("config: `userAgent` is not a valid header value"))?;
+        let shown = match route.proxy {
+            Some(_) => format!("{} from {}", route.shown, route.source),
+            None => "direct".to_owned(),
+        };
+        let conns = Connections::new(&config, &base, &tls, route, pins);
         Ok(Client {
             config,
             base,
             user_agent,
             conns,
             tokens: TokenCache::default(),
+            secrets,
+            route: shown,
         })
     }
 
@@ -142,8 +176,13 @@ impl Client {
                     // repeated once with a renewed token. ("Too many tokens" is another
                     // status: fetching yet another token would make it worse.)
                     Err(e) if e.status() == Status::Unauthorized => {
-                        let renewed = self.tokens.get(self, Some(&token), deadline)?;
+                        let stale = token_secret(token.as_str());
+                        let renewed = self
+                            .tokens
+                            .get(self, Some(&token), deadline)
+                            .map_err(|e| e.redact(&[&stale]))?;
                         self.send_with_retries(req, Some(&renewed), deadline, &read)
+                            .map_err(|e| e.redact(&[&stale]))
                     }
                     other => other,
                 }
@@ -158,18 +197,27 @@ impl Client {
         deadline: Instant,
         read: &impl Fn(&Answer) -> Result<T>,
     ) -> Result<T> {
+        // The secrets this request knows, removed from whatever it hands back.
+        let token_secret = token.map(|t| token_secret(t.as_str()));
+        let extra = req.secret.map(Secret::new);
+        let secrets: Vec<&Secret> = self
+            .secrets
+            .iter()
+            .chain(token_secret.as_deref())
+            .chain(extra.as_ref())
+            .collect();
+        let finish = |err: Error| err.context(req.what).redact(&secrets);
         let mut attempt: u32 = 0;
         loop {
             if Instant::now() >= deadline {
-                return Err(finish(
-                    Error::new(Status::Timeout, "the call's time limit ran out"),
-                    req,
-                    token,
-                ));
+                return Err(finish(Error::new(
+                    Status::Timeout,
+                    "the call's time limit ran out",
+                )));
             }
-            let result = self.send(req, token, deadline);
+            let result = self.send(req, token, deadline, &secrets);
             let err = match result {
-                Ok(answer) => return read(&answer).map_err(|e| finish(e, req, token)),
+                Ok(answer) => return read(&answer).map_err(finish),
                 Err(e) => e,
             };
             let retry_after = match err.retry {
@@ -179,21 +227,27 @@ impl Client {
             };
             let Some(retry_after) = retry_after.filter(|_| attempt < self.config.max_retries)
             else {
-                return Err(finish(after_attempts(err, attempt), req, token));
+                return Err(finish(after_attempts(err, attempt)));
             };
             let pause = retry_after
                 .map(|d| d.min(MAX_RETRY_AFTER))
                 .unwrap_or_else(|| backoff(attempt));
             // A pause that would end past the deadline cannot lead to a useful answer.
             if Instant::now() + pause + Duration::from_millis(10) >= deadline {
-                return Err(finish(after_attempts(err, attempt), req, token));
+                return Err(finish(after_attempts(err, attempt)));
             }
             std::thread::sleep(pause);
             attempt += 1;
         }
     }
 
-    fn send(&self, req: &Request<'_>, token: Option<&Token>, deadline: Instant) -> Result<Answer> {
+    fn send(
+        &self,
+        req: &Request<'_>,
+        token: Option<&Token>,
+        deadline: Instant,
+        secrets: &[&Secret],
+    ) -> Result<Answer> {
         let internal = |what: &str| Error::new(Status::Internal, format!("{what} was refused"));
         // An http::Request with ready-made header values: nothing is parsed or checked twice.
         let mut request = ureq::http::Request::new(());
@@ -224,16 +278,8 @@ impl Client {
             retry_after: reply.retry_after,
             location: reply.location.as_deref(),
             body: &reply.body,
+            secrets,
         })
-    }
-}
-
-/// Puts the finishing touches on an error: what was being done, and no token in the text.
-fn finish(err: Error, req: &Request<'_>, token: Option<&Token>) -> Error {
-    let err = err.context(req.what);
-    match token {
-        Some(t) => err.redact(t.as_str()),
-        None => err,
     }
 }
 

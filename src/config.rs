@@ -2,11 +2,16 @@
 
 use std::time::Duration;
 
+use std::collections::HashMap;
+use std::net::IpAddr;
+
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::json::{parse_object, printable, type_name};
-use crate::url::parse_http_url;
+use crate::json::{parse_object, type_name};
+use crate::proxy::{hide_userinfo, password_of};
+use crate::redact::{printable, Secret};
+use crate::url::{parse_http_url, HttpUrl};
 
 /// The service's base URL.
 pub const DEFAULT_BASE_URL: &str = "https://open-api.123pan.com";
@@ -45,9 +50,17 @@ pub struct Config {
     pub poll_interval: Duration,
     /// `User-Agent` header (default `pan-offline/<version>`).
     pub user_agent: String,
-    /// Proxy URL. `None`: from the environment (`HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`, ...)
-    /// except for loopback hosts; `Some("")`: no proxy.
+    /// Proxy URL. `None`: from the environment (`https_proxy`, `HTTPS_PROXY`, `all_proxy`,
+    /// `ALL_PROXY`) except for loopback hosts; `Some("")`: no proxy. See the README's
+    /// "Proxies" table.
     pub proxy: Option<String>,
+    /// Hosts reached without a proxy, in curl's `NO_PROXY` syntax. `None`: `$no_proxy`, else
+    /// `$NO_PROXY`.
+    pub no_proxy: Option<String>,
+    /// Host names mapped to addresses, in curl's `--resolve` syntax `HOST:PORT:ADDR[,ADDR]...`:
+    /// connections to `HOST:PORT` (the base URL's or the proxy's) go to these addresses, with
+    /// no lookup. Plain http to a name mapped to loopback addresses only counts as loopback.
+    pub resolve: Vec<String>,
     /// Client ID for fetching access tokens.
     pub client_id: Option<String>,
     /// Client secret for fetching access tokens.
@@ -71,6 +84,8 @@ impl Default for Config {
             poll_interval: DEFAULT_POLL_INTERVAL,
             user_agent: concat!("pan-offline/", env!("CARGO_PKG_VERSION")).to_owned(),
             proxy: None,
+            no_proxy: None,
+            resolve: Vec::new(),
             client_id: None,
             client_secret: None,
             ca_file: None,
@@ -87,7 +102,9 @@ impl std::fmt::Debug for Config {
             .field("max_retries", &self.max_retries)
             .field("poll_interval", &self.poll_interval)
             .field("user_agent", &self.user_agent)
-            .field("proxy", &self.proxy.as_ref().map(|_| "<set>"))
+            .field("proxy", &self.proxy.as_deref().map(hide_userinfo))
+            .field("no_proxy", &self.no_proxy)
+            .field("resolve", &self.resolve)
             .field("client_id", &self.client_id)
             .field(
                 "client_secret",
@@ -98,7 +115,7 @@ impl std::fmt::Debug for Config {
     }
 }
 
-const KEYS: &str = "baseUrl, connectTimeoutMs, timeoutMs, maxRetries, pollIntervalMs, userAgent, proxy, clientID, clientSecret, caFile";
+const KEYS: &str = "baseUrl, connectTimeoutMs, timeoutMs, maxRetries, pollIntervalMs, userAgent, proxy, noProxy, resolve, clientID, clientSecret, caFile";
 /// Longest time limit accepted: one day.
 const MAX_MS: u64 = 86_400_000;
 
@@ -118,6 +135,8 @@ impl Config {
                 "maxRetries" => c.max_retries = integer(&key, &value, 0, 10)? as u32,
                 "userAgent" => c.user_agent = string(&key, value)?,
                 "proxy" => c.proxy = Some(string(&key, value)?),
+                "noProxy" => c.no_proxy = Some(string(&key, value)?),
+                "resolve" => c.resolve = strings(&key, value)?,
                 "clientID" => c.client_id = Some(string(&key, value)?),
                 "clientSecret" => c.client_secret = Some(string(&key, value)?),
                 "caFile" => c.ca_file = Some(string(&key, value)?),
@@ -133,9 +152,16 @@ impl Config {
         Ok(c)
     }
 
-    /// Checks every field; the error names the field.
+    /// Checks every field; the error names the field. No secret of the configuration (the
+    /// client secret, a password in the base or proxy URL) appears in the message.
     pub fn validate(&self) -> Result<()> {
-        base_url(&self.base_url)?;
+        self.check()
+            .map_err(|e| e.redact(&self.secrets().iter().collect::<Vec<_>>()))
+    }
+
+    fn check(&self) -> Result<()> {
+        let pins = Pins::parse(&self.resolve)?;
+        let base = base_url(&self.base_url, &pins)?;
         if let Some(c) = self
             .user_agent
             .chars()
@@ -146,9 +172,11 @@ impl Config {
                 c.escape_default()
             )));
         }
-        if let Some(p) = self.proxy.as_deref().filter(|p| !p.is_empty()) {
-            ureq::Proxy::new(p)
-                .map_err(|e| Error::invalid(format!("config: `proxy` is not a proxy URL: {e}")))?;
+        if self.proxy.as_deref().is_some_and(|p| !p.is_empty()) {
+            // The configured proxy, and whether it may carry this base URL (the environment
+            // is read when the client is made).
+            let u = parse_http_url(base).map_err(Error::invalid)?;
+            crate::proxy::route(self, &u, &pins, &|_| None)?;
         }
         for (name, v) in [
             ("clientID", &self.client_id),
@@ -167,31 +195,149 @@ impl Config {
         Ok(())
     }
 
+    /// The secrets of this configuration: the client secret and the passwords of the base and
+    /// proxy URLs.
+    pub(crate) fn secrets(&self) -> Vec<Secret> {
+        let base_password = parse_http_url(&self.base_url)
+            .ok()
+            .and_then(|u| u.userinfo)
+            .and_then(|u| u.split_once(':'))
+            .map(|(_, p)| p.to_owned());
+        [
+            self.client_secret.clone(),
+            self.proxy.as_deref().and_then(password_of),
+            base_password,
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .map(|s| Secret::new(&s))
+        .collect()
+    }
+
     /// The base URL without its trailing '/', checked.
     pub(crate) fn base(&self) -> Result<&str> {
-        base_url(&self.base_url)
+        base_url(&self.base_url, &Pins::parse(&self.resolve)?)
     }
 }
 
-/// Checks a base URL: http(s), and cleartext only to loopback (the token must not travel in
-/// the clear over a network). Returns it without a trailing '/'.
-fn base_url(s: &str) -> Result<&str> {
-    let u = parse_http_url(s)
-        .map_err(|why| Error::invalid(format!("base URL `{}` {why}", printable(s, 200))))?;
-    if !u.https && !u.is_loopback() {
-        return Err(Error::invalid(format!(
-            "base URL `{}` is plain http to a host that is not loopback; the access token would \
-             travel in cleartext, so only https is accepted there",
-            printable(s, 200)
-        )));
+/// Host names mapped to addresses (the `resolve` key), by lower-case host and port.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Pins(HashMap<(String, u16), Vec<IpAddr>>);
+
+impl Pins {
+    /// Reads entries `HOST:PORT:ADDR[,ADDR]...` (curl's `--resolve`; IPv6 in brackets).
+    pub(crate) fn parse(entries: &[String]) -> Result<Pins> {
+        let mut pins = HashMap::new();
+        for (i, e) in entries.iter().enumerate() {
+            let bad = |why: &str| {
+                Error::invalid(format!(
+                    "config: `resolve[{i}]` `{}` {why}; the form is HOST:PORT:ADDRESS[,ADDRESS]... \
+                     as in curl's --resolve",
+                    printable(e, 100)
+                ))
+            };
+            // HOST:PORT, then the addresses (which may hold colons of their own).
+            let (host, rest) = if let Some(b) = e.strip_prefix('[') {
+                let (h, r) = b
+                    .split_once(']')
+                    .ok_or_else(|| bad("has an unclosed '['"))?;
+                (h, r.strip_prefix(':').ok_or_else(|| bad("has no port"))?)
+            } else {
+                e.split_once(':').ok_or_else(|| bad("has no port"))?
+            };
+            let (port, addrs) = rest.split_once(':').ok_or_else(|| bad("has no address"))?;
+            crate::proxy::check_host(host).map_err(|why| bad(&why))?;
+            let port = crate::url::parse_port(port).map_err(|why| bad(&why))?;
+            let addrs = addrs
+                .split(',')
+                .map(|a| {
+                    a.trim()
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .parse::<IpAddr>()
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|_| bad("has an address that is not an IP address"))?;
+            pins.insert((host.to_ascii_lowercase(), port), addrs);
+        }
+        Ok(Pins(pins))
+    }
+
+    /// The addresses `host:port` is mapped to, if it is.
+    pub(crate) fn lookup(&self, host: &str, port: u16) -> Option<&[IpAddr]> {
+        if self.0.is_empty() {
+            return None;
+        }
+        self.0
+            .get(&(host.to_ascii_lowercase(), port))
+            .map(Vec::as_slice)
+    }
+
+    /// Whether `host:port` is mapped to loopback addresses only.
+    pub(crate) fn is_loopback(&self, host: &str, port: u16) -> bool {
+        self.lookup(host, port)
+            .is_some_and(|a| !a.is_empty() && a.iter().all(IpAddr::is_loopback))
+    }
+}
+
+/// The longest path the library appends to the base URL (with a query of the largest task
+/// ID), to prove once that every request URL it will build is one the HTTP layer carries.
+const LONGEST_PATH: &str = "/api/v1/oss/offline/download/process?taskID=9223372036854775807";
+
+/// Checks a base URL completely, so that no request built on it can fail later: http(s); a
+/// host of ASCII letters, digits, `-`, `.`, `_` or an IP address; no user name or password; a
+/// path of RFC 3986 characters (§3.3) and no query or fragment; cleartext only to loopback
+/// (the token must not travel in the clear over a network). Returns it without a trailing '/'.
+fn base_url<'a>(s: &'a str, pins: &Pins) -> Result<&'a str> {
+    let shown = || printable(&hide_userinfo(s), 200);
+    let bad = |why: &str| Error::invalid(format!("base URL `{}` {why}", shown()));
+    let u = parse_http_url(s).map_err(|why| bad(&why))?;
+    check_base_parts(&u).map_err(|why| bad(&why))?;
+    if !u.https && !u.is_loopback() && !pins.is_loopback(u.host, u.port_or_default()) {
+        return Err(bad(
+            "is plain http to a host that is not loopback; the access token would travel in \
+             cleartext, so only https is accepted there",
+        ));
+    }
+    let base = s.trim_end_matches('/');
+    ureq::http::Uri::try_from(format!("{base}{LONGEST_PATH}"))
+        .map_err(|e| bad(&format!("is not a URL the HTTP layer can carry ({e})")))?;
+    Ok(base)
+}
+
+fn check_base_parts(u: &HttpUrl<'_>) -> std::result::Result<(), String> {
+    if u.userinfo.is_some() {
+        return Err(
+            "has a user name or password before its host; the API authenticates with \
+                    the access token, so remove them"
+                .into(),
+        );
+    }
+    // An IPv6 host came in brackets and was checked as an address.
+    if !u.host.contains(':') {
+        crate::proxy::check_host(u.host)?;
     }
     if u.rest.contains(['?', '#']) {
-        return Err(Error::invalid(format!(
-            "base URL `{}` has a query or fragment",
-            printable(s, 200)
-        )));
+        return Err("has a query or fragment".into());
     }
-    Ok(s.trim_end_matches('/'))
+    // RFC 3986 §3.3: pchar = unreserved / pct-encoded / sub-delims / ":" / "@", and "/".
+    let path = u.rest.as_bytes();
+    for (i, c) in u.rest.char_indices() {
+        let ok = c.is_ascii_alphanumeric()
+            || "-._~!$&'()*+,;=:@/".contains(c)
+            || (c == '%'
+                && path
+                    .get(i + 1..i + 3)
+                    .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)));
+        if !ok {
+            return Err(format!(
+                "has the character '{}' in its path; percent-encode it",
+                c.escape_default()
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn string(key: &str, value: Value) -> Result<String> {
@@ -201,6 +347,24 @@ fn string(key: &str, value: Value) -> Result<String> {
             "config: `{key}` must be a string, not {}",
             type_name(&other)
         ))),
+    }
+}
+
+fn strings(key: &str, value: Value) -> Result<Vec<String>> {
+    let wrong = |what: &str| {
+        Error::invalid(format!(
+            "config: `{key}` must be an array of strings, not {what}"
+        ))
+    };
+    match value {
+        Value::Array(items) => items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s),
+                other => Err(wrong(&format!("an array holding {}", type_name(&other)))),
+            })
+            .collect(),
+        other => Err(wrong(type_name(&other))),
     }
 }
 

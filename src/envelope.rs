@@ -5,8 +5,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::error::{Error, Retry, Status};
-use crate::json::printable;
+use crate::error::{Error, Retry, Status, MAX_TRACE_ID_CHARS};
+use crate::redact::{printable, quote, scrub, Secret};
 
 /// The message with which the service tells "too many tokens" apart from an invalid token.
 const TOKEN_LIMIT_MESSAGE: &str = "tokens number has exceeded the limit";
@@ -48,6 +48,8 @@ pub(crate) struct HttpAnswer<'a> {
     pub retry_after: Option<Duration>,
     pub location: Option<&'a str>,
     pub body: &'a [u8],
+    /// The secrets of the request, removed from every piece of the answer that is quoted.
+    pub secrets: &'a [&'a Secret],
 }
 
 /// Maps one HTTP answer to success or to the precise error.
@@ -59,7 +61,7 @@ pub(crate) fn interpret(a: &HttpAnswer<'_>) -> Result<Answer, Error> {
                 "HTTP {} redirect to `{}` refused: redirects are not followed, so that the \
                  token and the request cannot wander",
                 a.status,
-                printable(a.location.unwrap_or(""), QUOTE_MAX)
+                quote(a.location.unwrap_or(""), QUOTE_MAX, a.secrets)
             ),
         ));
     }
@@ -68,8 +70,11 @@ pub(crate) fn interpret(a: &HttpAnswer<'_>) -> Result<Answer, Error> {
         Ok(raw) => raw,
         Err(e) => return Err(no_envelope(a, &e)),
     };
-    let trace_id = raw.trace_id.unwrap_or_default();
-    let message = printable(raw.message.as_deref().unwrap_or(""), QUOTE_MAX);
+    let trace_id = match raw.trace_id {
+        Some(t) => printable(&scrub(&t, a.secrets), MAX_TRACE_ID_CHARS),
+        None => String::new(),
+    };
+    let message = quote(raw.message.as_deref().unwrap_or(""), QUOTE_MAX, a.secrets);
     if raw.code == 0 {
         if !ok_status {
             return Err(Error::new(
@@ -120,7 +125,7 @@ fn read_only_if_5xx(status: u16) -> Retry {
 
 /// An answer without an envelope: a gateway's page, or garbage.
 fn no_envelope(a: &HttpAnswer<'_>, e: &serde_json::Error) -> Error {
-    let snippet = printable(&String::from_utf8_lossy(a.body), 120);
+    let snippet = quote(&String::from_utf8_lossy(a.body), 120, a.secrets);
     if a.status == 429 {
         return Error::new(Status::RateLimited, "HTTP 429 Too Many Requests")
             .with_retry(Retry::Safe(a.retry_after));
@@ -184,6 +189,7 @@ mod tests {
             retry_after: None,
             location: None,
             body: body.as_bytes(),
+            secrets: &[],
         })
     }
 

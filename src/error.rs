@@ -1,7 +1,16 @@
 //! The one error type of the library, and the stable status codes it maps to.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
+
+use crate::redact::{printable, scrub, Secret};
+
+/// Longest message handed out, in characters (the longest the library writes is a few
+/// hundred).
+pub(crate) const MAX_MESSAGE_CHARS: usize = 2048;
+/// Longest trace ID handed out, in characters (the service's are about 60).
+pub(crate) const MAX_TRACE_ID_CHARS: usize = 200;
 
 /// What kind of failure happened. The discriminants are the C ABI's `PAN_ERR_*` numbers:
 /// they are stable and are never renumbered or reused once released.
@@ -171,13 +180,22 @@ impl Error {
         self
     }
 
-    /// Removes every occurrence of `secret` from the message (a server may echo the token).
-    pub(crate) fn redact(mut self, secret: &str) -> Error {
-        if !secret.is_empty() {
-            for text in [&mut self.message, &mut self.trace_id] {
-                if text.contains(secret) {
-                    *text = text.replace(secret, "<redacted>");
-                }
+    /// Removes every piece of every secret from the message and the trace ID (a server may
+    /// echo the token), then escapes what is left (see `redact.rs`).
+    pub(crate) fn redact(mut self, secrets: &[&Secret]) -> Error {
+        for (text, max) in [
+            (&mut self.message, MAX_MESSAGE_CHARS),
+            (&mut self.trace_id, MAX_TRACE_ID_CHARS),
+        ] {
+            if let Cow::Owned(clean) = scrub(text, secrets) {
+                *text = clean;
+            }
+            if text
+                .chars()
+                .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
+                || text.len() > max
+            {
+                *text = printable(text, max);
             }
         }
         self

@@ -9,6 +9,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use crate::error::{Error, Result, Status};
+use crate::redact::printable;
 
 /// The members of a JSON object, in the order written, keys unique.
 #[derive(Debug)]
@@ -88,23 +89,6 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
     }
 }
 
-/// `s` cut to at most `max` characters with control characters escaped, fit to quote in a message.
-pub(crate) fn printable(s: &str, max: usize) -> String {
-    let mut out = String::with_capacity(s.len().min(max + 3));
-    for (n, c) in s.chars().enumerate() {
-        if n == max {
-            out.push_str("...");
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,11 +116,5 @@ mod tests {
         assert_eq!(e.status(), Status::InvalidJson);
         let e = parse_object("[1,", "options", 100).expect_err("broken array");
         assert_eq!(e.status(), Status::InvalidJson);
-    }
-
-    #[test]
-    fn printable_escapes_controls_and_cuts() {
-        assert_eq!(printable("a\r\nb", 10), "a\\r\\nb");
-        assert_eq!(printable("abcdef", 3), "abc...");
     }
 }

@@ -35,6 +35,8 @@ mod fuzz_checks;
 mod json;
 mod offline;
 mod options;
+mod proxy;
+mod redact;
 mod tcp;
 mod tls;
 mod token;
@@ -48,6 +50,7 @@ pub use config::*;
 pub use error::{Error, Result, Status};
 pub use offline::{Created, Progress, TaskStatus};
 pub use options::{OfflineDownload, Target, MAX_FILE_NAME_CHARS, MAX_OPTIONS_LEN};
+pub use proxy::{HTTPS_PROXY_VARS, NO_PROXY_VARS};
 pub use tls::{CA_FILE_ENV, SYSTEM_CA_FILES};
 pub use token::{Token, MAX_TOKEN_LEN};
 pub use url::MAX_URL_LEN;
@@ -66,6 +69,7 @@ pub mod fuzzing {
             retry_after: None,
             location: None,
             body,
+            secrets: &[],
         })
         .map_err(|e| e.status())?;
         positive_id(&answer, "taskID").map_err(|e| e.status())

@@ -73,6 +73,7 @@ impl Client {
             body: Some(&body),
             auth: Auth::Token(token),
             idempotent: false,
+            secret: None,
         };
         self.call(&req, |answer| {
             Ok(Created {
@@ -115,6 +116,7 @@ impl Client {
             body: None,
             auth: Auth::Token(token),
             idempotent: true,
+            secret: None,
         };
         self.call_until(&req, deadline, read_progress)
     }

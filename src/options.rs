@@ -4,7 +4,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::json::{parse_object, printable, type_name};
+use crate::json::{parse_object, type_name};
+use crate::redact::printable;
 use crate::url::parse_http_url;
 
 /// Largest options text accepted, in bytes.

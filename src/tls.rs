@@ -38,14 +38,15 @@ const MAX_CA_FILE: u64 = 16 * 1024 * 1024;
 
 /// The TLS settings of a client: its trusted roots (read once, when the client is made) and the
 /// provider below.
-pub(crate) fn config(config: &Config, base: &str) -> Result<TlsConfig> {
-    let proxy_tls = config
-        .proxy
-        .as_deref()
-        .is_some_and(|p| p.starts_with("https:"));
+pub(crate) fn config(config: &Config, base: &str, proxy_tls: bool) -> Result<TlsConfig> {
     // A `caFile` given is always read, so that a wrong one is reported when the client is made
     // rather than when it first meets https.
-    let roots = if base.starts_with("https:") || proxy_tls || config.ca_file.is_some() {
+    let roots = if base
+        .get(..6)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https:"))
+        || proxy_tls
+        || config.ca_file.is_some()
+    {
         load_roots(config.ca_file.as_deref())?
     } else {
         // Nothing of this client goes over TLS; were it to, an empty store fails closed.

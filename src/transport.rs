@@ -12,14 +12,15 @@ use ureq::http::Uri;
 use ureq::tls::TlsConfig;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{
-    ConnectProxyConnector, ConnectionDetails, Connector, DefaultConnector, NextTimeout,
-    RustlsConnector, Transport,
+    ConnectProxyConnector, ConnectionDetails, Connector, NextTimeout, RustlsConnector,
+    SocksConnector, Transport,
 };
 use ureq::{Agent, Timeout};
 
-use crate::config::Config;
+use crate::config::{Config, Pins};
 use crate::error::{Error, Retry, Status};
 use crate::fork;
+use crate::proxy::Route;
 use crate::tcp::LeanTcp;
 use crate::url::parse_http_url;
 
@@ -67,39 +68,30 @@ impl std::fmt::Debug for Connections {
 }
 
 impl Connections {
-    /// The connections of a checked configuration.
-    pub(crate) fn new(config: &Config, base: &str, tls: &TlsConfig) -> Connections {
-        let loopback = parse_http_url(base).is_ok_and(|u| u.is_loopback());
-        let proxy = match config.proxy.as_deref() {
-            Some("") => None,
-            // Checked by Config::validate.
-            Some(p) => ureq::Proxy::new(p).ok(),
-            // A proxy from the environment must not capture loopback traffic.
-            None if loopback => None,
-            None => ureq::Proxy::try_from_env(),
-        };
+    /// The connections of a checked configuration, over the route chosen for it.
+    pub(crate) fn new(
+        config: &Config,
+        base: &str,
+        tls: &TlsConfig,
+        route: Route,
+        pins: Pins,
+    ) -> Connections {
+        let cleartext = parse_http_url(base).is_ok_and(|u| !u.https);
         let agent_config: AgentConfig = Agent::config_builder()
             .timeout_connect(Some(config.connect_timeout))
-            .proxy(proxy)
+            .proxy(route.proxy)
+            // The CONNECT request carries the configured User-Agent too.
+            .user_agent(config.user_agent.as_str())
             .tls_config(tls.clone())
             .build();
-        let socks = agent_config.proxy().is_some_and(|p| {
-            !matches!(
-                p.protocol(),
-                ureq::ProxyProtocol::Http | ureq::ProxyProtocol::Https
-            )
-        });
-        let chain: Box<dyn Connector<(), Out = Conn>> = if socks {
-            // SOCKS needs ureq's own chain.
-            Box::new(DefaultConnector::default())
-        } else {
-            Box::new(
-                ().chain(ConnectProxyConnector::default())
-                    .chain(LeanTcp)
-                    .chain(RustlsConnector::default())
-                    .chain(Boxed),
-            )
-        };
+        // SOCKS when the proxy is one, else a CONNECT proxy when it is one, else TCP; then
+        // TLS when the base URL is https. Each link passes on a connection made before it.
+        let chain =
+            ().chain(SocksConnector::default())
+                .chain(ConnectProxyConnector::default())
+                .chain(LeanTcp)
+                .chain(RustlsConnector::default())
+                .chain(Boxed);
         let run_connector: Arc<RunConnector> = Arc::new(move |details: &ConnectionDetails| {
             chain
                 .connect(details, None)?
@@ -109,7 +101,11 @@ impl Connections {
             config: agent_config,
             connect_limit: config.connect_timeout,
             run_connector,
-            resolver: CachingResolver::default(),
+            resolver: CachingResolver {
+                cache: DnsCache::default(),
+                pins,
+                cleartext,
+            },
             idle: Mutex::new(Idle {
                 generation: fork::generation(),
                 conns: Vec::new(),
@@ -233,10 +229,17 @@ impl<In: Transport> Connector<In> for Boxed {
 }
 
 /// A resolver that answers IP literals without a lookup (ureq's default spawns a thread per
-/// request when a time limit is set, even for `127.0.0.1`) and caches host names for
-/// [`DNS_TTL`].
-#[derive(Debug, Default)]
-struct CachingResolver(DnsCache);
+/// request when a time limit is set, even for `127.0.0.1`), answers names pinned by the
+/// `resolve` key from the pins, and caches other host names for [`DNS_TTL`]. For a plain-http
+/// client it refuses any address that is not loopback, so the token is never sent in
+/// cleartext to the network, even when a resolver maps `localhost` elsewhere (RFC 6761 §6.3
+/// lets one be wrong about it).
+#[derive(Debug)]
+struct CachingResolver {
+    cache: DnsCache,
+    pins: Pins,
+    cleartext: bool,
+}
 
 /// Resolved host names, by `host:port`, with when they were resolved.
 type DnsCache = Mutex<HashMap<String, (Instant, ResolvedSocketAddrs)>>;
@@ -256,17 +259,46 @@ impl Resolver for CachingResolver {
             } else {
                 80
             });
-        if let Ok(ip) = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-        {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let addrs = if let Ok(ip) = bare.parse::<IpAddr>() {
             let mut addrs = self.empty();
             addrs.push(SocketAddr::new(ip, port));
-            return Ok(addrs);
+            addrs
+        } else if let Some(pinned) = self.pins.lookup(bare, port) {
+            let mut addrs = self.empty();
+            // ureq keeps at most 16 addresses.
+            for ip in pinned.iter().take(16) {
+                addrs.push(SocketAddr::new(*ip, port));
+            }
+            addrs
+        } else {
+            self.lookup(uri, config, timeout, format!("{host}:{port}"))?
+        };
+        if self.cleartext {
+            if let Some(a) = addrs.iter().find(|a| !a.ip().is_loopback()) {
+                return Err(ureq::Error::Io(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    CleartextRefused(format!(
+                        "refused to send the token in cleartext: `{host}` resolved to {}, \
+                         which is not a loopback address (plain http is only for loopback)",
+                        a.ip()
+                    )),
+                )));
+            }
         }
-        let key = format!("{host}:{port}");
-        if let Ok(cache) = self.0.lock() {
+        Ok(addrs)
+    }
+}
+
+impl CachingResolver {
+    fn lookup(
+        &self,
+        uri: &Uri,
+        config: &AgentConfig,
+        timeout: NextTimeout,
+        key: String,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        if let Ok(cache) = self.cache.lock() {
             if let Some((at, addrs)) = cache.get(&key) {
                 if at.elapsed() < DNS_TTL {
                     return Ok(addrs.clone());
@@ -274,12 +306,24 @@ impl Resolver for CachingResolver {
             }
         }
         let addrs = DefaultResolver::default().resolve(uri, config, timeout)?;
-        if let Ok(mut cache) = self.0.lock() {
+        if let Ok(mut cache) = self.cache.lock() {
             cache.insert(key, (Instant::now(), addrs.clone()));
         }
         Ok(addrs)
     }
 }
+
+/// Why a plain-http client refused an address: told apart from network failures.
+#[derive(Debug)]
+struct CleartextRefused(String);
+
+impl std::fmt::Display for CleartextRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CleartextRefused {}
 
 /// What a ureq error means for the caller: its status, its message, and whether the request
 /// certainly did not reach the service (so that even a create may be sent again).
@@ -326,6 +370,12 @@ pub(crate) fn map_error(e: ureq::Error) -> Error {
 
 fn map_io(io: io::Error) -> Error {
     use io::ErrorKind as K;
+    if let Some(refused) = io
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<CleartextRefused>())
+    {
+        return Error::invalid(refused.0.clone());
+    }
     if let Some(tls) = io
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())

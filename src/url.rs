@@ -15,6 +15,8 @@ pub(crate) struct HttpUrl<'a> {
     pub host: &'a str,
     /// The explicit port, if any.
     pub port: Option<u16>,
+    /// The user name and password before the host's `@`, as written, if any.
+    pub userinfo: Option<&'a str>,
     /// Everything after the authority (path, query, fragment), possibly empty.
     pub rest: &'a str,
 }
@@ -26,6 +28,47 @@ impl HttpUrl<'_> {
             return true;
         }
         self.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// The port, explicit or the scheme's default (RFC 9110 §4.2: 80 and 443).
+    pub fn port_or_default(&self) -> u16 {
+        self.port.unwrap_or(if self.https { 443 } else { 80 })
+    }
+}
+
+/// Splits `host[:port]` or `[v6]:port`; the host comes without brackets.
+pub(crate) fn split_host_port(hostport: &str) -> Result<(&str, Option<&str>), String> {
+    if let Some(bracketed) = hostport.strip_prefix('[') {
+        let (host, after) = bracketed
+            .split_once(']')
+            .ok_or_else(|| "has an unclosed '[' in its host".to_string())?;
+        if host.parse::<Ipv6Addr>().is_err() {
+            return Err("has an invalid IPv6 address as its host".into());
+        }
+        match after {
+            "" => Ok((host, None)),
+            p => match p.strip_prefix(':') {
+                Some(p) => Ok((host, Some(p))),
+                None => Err("has characters after its IPv6 host".into()),
+            },
+        }
+    } else {
+        Ok(match hostport.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        })
+    }
+}
+
+/// A port number: 1 to 65535, digits only (RFC 3986 §3.2.3; port 0 cannot be connected to).
+pub(crate) fn parse_port(p: &str) -> Result<u16, String> {
+    let valid = !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit());
+    match p.parse::<u16>() {
+        Ok(n) if valid && n > 0 => Ok(n),
+        _ => Err(format!(
+            "has the port `{}`, not a number from 1 to 65535",
+            crate::redact::printable(p, 20)
+        )),
     }
 }
 
@@ -61,27 +104,11 @@ pub(crate) fn parse_http_url(s: &str) -> Result<HttpUrl<'_>, String> {
     let end = after.find(['/', '?', '#']).unwrap_or(after.len());
     let (authority, rest) = after.split_at(end);
     // Userinfo (user:pass@) is legal in a URL; the host follows the last '@'.
-    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let (host, port) = if let Some(bracketed) = hostport.strip_prefix('[') {
-        let (host, after) = bracketed
-            .split_once(']')
-            .ok_or_else(|| "has an unclosed '[' in its host".to_string())?;
-        if host.parse::<Ipv6Addr>().is_err() {
-            return Err("has an invalid IPv6 address as its host".into());
-        }
-        match after {
-            "" => (host, None),
-            p => match p.strip_prefix(':') {
-                Some(p) => (host, Some(p)),
-                None => return Err("has characters after its IPv6 host".into()),
-            },
-        }
-    } else {
-        match hostport.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (hostport, None),
-        }
+    let (userinfo, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
     };
+    let (host, port) = split_host_port(hostport)?;
     if host.is_empty() {
         return Err("has no host".into());
     }
@@ -90,18 +117,13 @@ pub(crate) fn parse_http_url(s: &str) -> Result<HttpUrl<'_>, String> {
     }
     let port = match port {
         None => None,
-        Some(p) => {
-            let valid = !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit());
-            match p.parse::<u16>() {
-                Ok(n) if valid && n > 0 => Some(n),
-                _ => return Err("has an invalid port".into()),
-            }
-        }
+        Some(p) => Some(parse_port(p).map_err(|_| "has an invalid port".to_string())?),
     };
     Ok(HttpUrl {
         https,
         host,
         port,
+        userinfo,
         rest,
     })
 }

@@ -28,8 +28,10 @@ import socket
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
+import ipaddress
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -119,6 +121,41 @@ class Task:
                 "request": self.body}
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Redirects are answers, not directions: the emulator never follows one off loopback."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+# No proxies (whatever http_proxy says) and no redirects: the emulator's own requests stay on
+# this machine.
+LOCAL_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+
+
+def loopback_only(url):
+    """Whether every address `url`'s host resolves to is a loopback address. Names are
+    resolved here, before any connection, so nothing leaves the machine."""
+    p = urllib.parse.urlsplit(url)
+    if p.scheme not in ("http", "https") or not p.hostname:
+        return False
+    try:
+        infos = socket.getaddrinfo(p.hostname, p.port or 80, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError, ValueError):
+        return False
+    return bool(infos) and all(ipaddress.ip_address(i[4][0].split("%")[0]).is_loopback
+                               for i in infos)
+
+
+def local_urlopen(req, timeout):
+    """urlopen for the emulator's own requests: loopback targets only, no proxy, no
+    redirect."""
+    url = req if isinstance(req, str) else req.full_url
+    if not loopback_only(url):
+        raise urllib.error.URLError(f"not a loopback URL: {url}")
+    return LOCAL_OPENER.open(req, timeout=timeout)
+
+
 def run_task(state, task):
     """Downloads the source for real when it is on this emulator's /files/ route, otherwise
     waits out the simulated duration; then POSTs the callback. Only tasks that download for
@@ -128,7 +165,7 @@ def run_task(state, task):
         task.tick()
     else:
         try:
-            with urllib.request.urlopen(task.url, timeout=60) as r:
+            with local_urlopen(task.url, timeout=60) as r:
                 total = int(r.headers.get("Content-Length") or 0) or 1
                 got = 0
                 while True:
@@ -149,13 +186,10 @@ def run_task(state, task):
 def send_callback(state, task):
     body = {"url": task.url, "status": 0 if task.status == 2 else 1,
             "failReason": task.fail_reason, "fileID": task.file_id or 0}
-    host = urllib.parse.urlsplit(task.callback).hostname or ""
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        return  # never send traffic off this machine
     try:
         req = urllib.request.Request(task.callback, data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"}, method="POST")
-        urllib.request.urlopen(req, timeout=10).read()
+        local_urlopen(req, timeout=10).read()
     except Exception:
         pass
 
@@ -248,6 +282,77 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
         self.wfile.flush()
         self.close_connection = True
+        self.relay(upstream)
+
+    def handle(self):
+        """A connection whose first byte is 5 speaks SOCKS5 (RFC 1928) rather than HTTP."""
+        if not isinstance(self.connection, socket.socket) or hasattr(self.connection, "getpeercert"):
+            super().handle()  # TLS: HTTPS only
+            return
+        try:
+            first = self.connection.recv(1, socket.MSG_PEEK)
+        except OSError:
+            return
+        if first == b"\x05":
+            self.socks5()
+        else:
+            super().handle()
+
+    def socks5(self):
+        """A SOCKS5 proxy to loopback targets (no authentication, or a user name and password
+        that are accepted whatever they are), logged as a SOCKS5 request whose path is the
+        target as the client named it: a name for socks5h, an address for socks5."""
+        c = self.connection
+        c.settimeout(10)
+
+        def read(n):
+            data = b""
+            while len(data) < n:
+                more = c.recv(n - len(data))
+                if not more:
+                    raise OSError("closed")
+                data += more
+            return data
+
+        try:
+            _, n = read(2)
+            methods = read(n)
+            if 2 in methods:
+                c.sendall(b"\x05\x02")
+                _, ulen = read(2)
+                user = read(ulen)
+                (plen,) = read(1)
+                read(plen)
+                c.sendall(b"\x01\x00")
+            else:
+                user = b""
+                c.sendall(b"\x05\x00")
+            _, cmd, _, atyp = read(4)
+            if atyp == 1:
+                host = socket.inet_ntop(socket.AF_INET, read(4))
+            elif atyp == 4:
+                host = socket.inet_ntop(socket.AF_INET6, read(16))
+            else:
+                host = read(read(1)[0]).decode("ascii", "replace")
+            port = int.from_bytes(read(2), "big")
+        except OSError:
+            return
+        self.headers = {}
+        entry = self.record_request("SOCKS5", f"{host}:{port}", "", b"")
+        entry["user"] = user.decode("utf-8", "replace")
+        if cmd != 1 or host not in ("127.0.0.1", "localhost", "::1"):
+            c.sendall(b"\x05\x02\x00\x01\x00\x00\x00\x00\x00\x00")  # not allowed
+            return
+        try:
+            upstream = socket.create_connection((host, port), timeout=10)
+        except OSError:
+            c.sendall(b"\x05\x05\x00\x01\x00\x00\x00\x00\x00\x00")  # refused
+            return
+        c.sendall(b"\x05\x00\x00\x01\x00\x00\x00\x00\x00\x00")
+        self.relay(upstream)
+
+    def relay(self, upstream):
+        """Copies bytes both ways between the client and `upstream` until one side closes."""
         self.connection.settimeout(None)
         upstream.settimeout(None)
         pair = {self.connection: upstream, upstream: self.connection}
