@@ -5,16 +5,19 @@
 //! expires or once after a 401 "invalid token", and never fetches another on "tokens number has
 //! exceeded the limit".
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::client::{Auth, Client, Request};
 use crate::envelope::Answer;
 use crate::error::{Error, Result, Status};
+use crate::redact::Secret;
 use crate::token::Token;
 
 /// Lifetime assumed when the service's `expiredAt` cannot be read.
 const ASSUMED_LIFETIME: Duration = Duration::from_secs(3600);
+/// How many earlier tokens a client keeps as secrets (at most 3 are live at the service).
+const MAX_RETIRED: usize = 4;
 /// Renew this long before expiry at most (tokens live about 30 days).
 const MAX_RENEW_MARGIN: Duration = Duration::from_secs(300);
 
@@ -35,6 +38,9 @@ pub(crate) struct TokenCache {
     // Held across a fetch on purpose: concurrent callers wait for it and share its result
     // instead of each fetching a token of their own.
     cached: Mutex<Option<(Token, Instant)>>,
+    /// The tokens this client held before the current one (the last few): a server may still
+    /// echo one, so they stay secrets.
+    retired: Mutex<Vec<Arc<Secret>>>,
 }
 
 impl TokenCache {
@@ -64,8 +70,22 @@ impl TokenCache {
         let lifetime = lifetime(fresh.expires_at);
         let margin = (lifetime / 10).min(MAX_RENEW_MARGIN);
         let renew_at = Instant::now() + lifetime.saturating_sub(margin);
-        *cached = Some((fresh.token.clone(), renew_at));
+        if let Some((old, _)) = cached.replace((fresh.token.clone(), renew_at)) {
+            let mut retired = self.retired.lock().unwrap_or_else(|p| p.into_inner());
+            if retired.len() >= MAX_RETIRED {
+                retired.remove(0);
+            }
+            retired.push(Arc::new(Secret::new(old.as_str())));
+        }
         Ok(fresh.token)
+    }
+
+    /// The tokens this client held before the current one.
+    pub(crate) fn retired(&self) -> Vec<Arc<Secret>> {
+        self.retired
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 

@@ -167,11 +167,16 @@ impl Client {
         read: impl Fn(&Answer) -> Result<T>,
     ) -> Result<T> {
         match req.auth {
-            Auth::None => self.send_with_retries(req, None, deadline, &read),
-            Auth::Token(Some(token)) => self.send_with_retries(req, Some(token), deadline, &read),
+            Auth::None => self.send_with_retries(req, None, &[], deadline, &read),
+            Auth::Token(Some(token)) => {
+                self.send_with_retries(req, Some(token), &[], deadline, &read)
+            }
             Auth::Token(None) => {
                 let token = self.tokens.get(self, None, deadline)?;
-                match self.send_with_retries(req, Some(&token), deadline, &read) {
+                // Tokens the client held before are secrets still.
+                let retired = self.tokens.retired();
+                let retired: Vec<&Secret> = retired.iter().map(|s| &**s).collect();
+                match self.send_with_retries(req, Some(&token), &retired, deadline, &read) {
                     // Refused as invalid: the service did not act, so the request may be
                     // repeated once with a renewed token. ("Too many tokens" is another
                     // status: fetching yet another token would make it worse.)
@@ -181,7 +186,7 @@ impl Client {
                             .tokens
                             .get(self, Some(&token), deadline)
                             .map_err(|e| e.redact(&[&stale]))?;
-                        self.send_with_retries(req, Some(&renewed), deadline, &read)
+                        self.send_with_retries(req, Some(&renewed), &retired, deadline, &read)
                             .map_err(|e| e.redact(&[&stale]))
                     }
                     other => other,
@@ -194,6 +199,7 @@ impl Client {
         &self,
         req: &Request<'_>,
         token: Option<&Token>,
+        retired: &[&Secret],
         deadline: Instant,
         read: &impl Fn(&Answer) -> Result<T>,
     ) -> Result<T> {
@@ -205,6 +211,7 @@ impl Client {
             .iter()
             .chain(token_secret.as_deref())
             .chain(extra.as_ref())
+            .chain(retired.iter().copied())
             .collect();
         let finish = |err: Error| err.context(req.what).redact(&secrets);
         let mut attempt: u32 = 0;

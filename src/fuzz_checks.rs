@@ -53,12 +53,32 @@ pub fn callback(data: &[u8]) {
     }
 }
 
-/// Configuration: parsed or refused, never a panic; a parsed one validates.
+/// Configuration: parsed or refused, never a panic, never `Internal`; a parsed one
+/// validates, and every request URL the library builds on its base URL is one the HTTP
+/// layer carries (so no call can fail with `Internal` on it).
 pub fn config(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(c) = Config::from_json(text) {
-        c.validate().expect("an accepted configuration is valid");
+    match Config::from_json(text) {
+        Ok(c) => {
+            c.validate().expect("an accepted configuration is valid");
+            let base = c.base().expect("an accepted base URL");
+            for path in [
+                "/api/v1/offline/download",
+                "/api/v1/oss/offline/download",
+                "/api/v1/offline/download/process?taskID=1",
+                "/api/v1/oss/offline/download/process?taskID=9223372036854775807",
+                "/api/v1/access_token",
+            ] {
+                let uri = format!("{base}{path}");
+                ureq::http::Uri::try_from(uri.as_str())
+                    .unwrap_or_else(|e| panic!("{uri:?} was accepted but is not a URI: {e}"));
+            }
+        }
+        Err(e) => assert!(
+            !matches!(e.status(), Status::Internal | Status::Panic),
+            "{e}"
+        ),
     }
 }

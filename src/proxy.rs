@@ -6,7 +6,8 @@
 //! - for an https base URL: `https_proxy`, then `HTTPS_PROXY`, then `all_proxy`, then
 //!   `ALL_PROXY` (the first one set and not empty). `http_proxy` never: it is for http URLs,
 //!   and CGI programs get `HTTP_PROXY` from a request header ("httpoxy");
-//! - a loopback base URL never takes a proxy from the environment (as in Go);
+//! - a base URL whose host is `localhost` or a loopback address never takes a proxy from the
+//!   environment (as in Go);
 //! - `no_proxy`, then `NO_PROXY` (or the `noProxy` key): comma-separated entries, trimmed,
 //!   without regard to case; `*` matches every host; `example.com`, `.example.com` and
 //!   `*.example.com` match the domain and its subdomains; `host:port` matches that port only;
@@ -60,9 +61,9 @@ pub(crate) fn route(
     let (url, source) = match config.proxy.as_deref() {
         Some("") => return Ok(Route::default()),
         Some(p) => (p.to_owned(), "config `proxy`".to_owned()),
-        None if base.is_loopback() || pins.is_loopback(base.host, base.port_or_default()) => {
-            return Ok(Route::default())
-        }
+        // As in Go: `localhost` and loopback addresses, not names that `resolve` maps to one
+        // (curl's --resolve does not change the proxy either).
+        None if base.is_loopback() => return Ok(Route::default()),
         None if !base.https => return Ok(Route::default()),
         None => match first_set(&HTTPS_PROXY_VARS) {
             Some((v, name)) => (v, format!("${name}")),
@@ -469,7 +470,7 @@ mod tests {
                 "https://pan.test",
                 &env
             ),
-            "direct"
+            "http://p:1 from $https_proxy"
         );
     }
 

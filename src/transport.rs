@@ -396,3 +396,58 @@ fn map_io(io: io::Error) -> Error {
             .with_retry(Retry::ReadOnly),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolver(pins: &[&str], cleartext: bool) -> CachingResolver {
+        let pins: Vec<String> = pins.iter().map(|s| (*s).to_owned()).collect();
+        CachingResolver {
+            cache: DnsCache::default(),
+            pins: Pins::parse(&pins).expect("pins"),
+            cleartext,
+        }
+    }
+
+    fn resolve(r: &CachingResolver, url: &str) -> Result<Vec<SocketAddr>, Error> {
+        let uri: Uri = url.parse().expect("uri");
+        let config = Agent::config_builder().build();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        r.resolve(&uri, &config, next_timeout(deadline, None))
+            .map(|a| a.iter().copied().collect())
+            .map_err(map_error)
+    }
+
+    #[test]
+    fn pinned_names_resolve_to_their_addresses_without_a_lookup() {
+        let r = resolver(&["pan.test:8080:127.0.0.2,[::1]"], false);
+        let addrs = resolve(&r, "http://PAN.test:8080/x").expect("pinned");
+        assert_eq!(
+            addrs,
+            vec![
+                "127.0.0.2:8080".parse().expect("addr"),
+                "[::1]:8080".parse().expect("addr")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cleartext_client_refuses_addresses_off_loopback_before_connecting() {
+        // A resolver that maps `localhost` off loopback (RFC 6761 §6.3 lets one be wrong):
+        // refused at resolution, so no connection is attempted.
+        let r = resolver(
+            &["localhost:80:192.0.2.1", "pan.test:80:127.0.0.1,192.0.2.7"],
+            true,
+        );
+        for url in ["http://localhost/", "http://pan.test/", "http://192.0.2.9/"] {
+            let e = resolve(&r, url).expect_err(url);
+            assert_eq!(e.status(), Status::InvalidArgument, "{url}: {e}");
+            assert!(e.message().contains("not a loopback address"), "{e}");
+        }
+        assert!(resolve(&r, "http://127.0.0.1:9/").is_ok());
+        // An https client may go anywhere.
+        let r = resolver(&["localhost:443:192.0.2.1"], false);
+        assert!(resolve(&r, "https://localhost/").is_ok());
+    }
+}

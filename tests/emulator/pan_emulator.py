@@ -60,6 +60,12 @@ class State:
         self.conn_ids = itertools.count(1)
         self.token_seq = itertools.count(1)
         self.base = ""
+        self.resolve = {}
+        for entry in args.resolve:
+            name, _, addr = entry.rpartition(":") if entry.count(":") == 1 else entry.partition(":")
+            if not ipaddress.ip_address(addr.strip("[]")).is_loopback:
+                raise SystemExit(f"--resolve {entry}: loopback addresses only")
+            self.resolve[name.lower()] = addr.strip("[]")
 
     def take_fault(self, path):
         with self.lock:
@@ -154,6 +160,18 @@ def local_urlopen(req, timeout):
     if not loopback_only(url):
         raise urllib.error.URLError(f"not a loopback URL: {url}")
     return LOCAL_OPENER.open(req, timeout=timeout)
+
+
+def proxy_target(host):
+    """Where the emulator's proxies reach `host`: a loopback address, a name mapped by
+    --resolve, or `localhost`; None for anything else (nothing leaves the machine)."""
+    host = STATE.resolve.get(host.lower(), host)
+    if host == "localhost":
+        return "127.0.0.1"
+    try:
+        return host if ipaddress.ip_address(host).is_loopback else None
+    except ValueError:
+        return None
 
 
 def run_task(state, task):
@@ -271,11 +289,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         that a client's proxy path is tested end to end. Logged as a CONNECT request."""
         host, _, port = self.path.rpartition(":")
         self.record_request("CONNECT", self.path, "", b"")
-        if host.strip("[]") not in ("127.0.0.1", "localhost", "::1") or not port.isdigit():
+        addr = proxy_target(host.strip("[]"))
+        if addr is None or not port.isdigit():
             self.send_raw(403, b"loopback targets only", content_type="text/plain")
             return
         try:
-            upstream = socket.create_connection((host.strip("[]"), int(port)), timeout=10)
+            upstream = socket.create_connection((addr, int(port)), timeout=10)
         except OSError:
             self.send_raw(502, b"cannot reach the target", content_type="text/plain")
             return
@@ -340,11 +359,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.headers = {}
         entry = self.record_request("SOCKS5", f"{host}:{port}", "", b"")
         entry["user"] = user.decode("utf-8", "replace")
-        if cmd != 1 or host not in ("127.0.0.1", "localhost", "::1"):
+        addr = proxy_target(host)
+        if cmd != 1 or addr is None:
             c.sendall(b"\x05\x02\x00\x01\x00\x00\x00\x00\x00\x00")  # not allowed
             return
         try:
-            upstream = socket.create_connection((host, port), timeout=10)
+            upstream = socket.create_connection((addr, port), timeout=10)
         except OSError:
             c.sendall(b"\x05\x05\x00\x01\x00\x00\x00\x00\x00\x00")  # refused
             return
@@ -718,6 +738,9 @@ def main():
     p.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (and --tls-key)")
     p.add_argument("--tls-key")
     p.add_argument("--tls12-only", action="store_true", help="with --tls-cert: offer TLS 1.2 only")
+    p.add_argument("--resolve", action="append", default=[], metavar="HOST:ADDR",
+                   help="as a proxy, reach HOST at ADDR (a loopback address): test names "
+                        "without /etc/hosts or DNS")
     args = p.parse_args()
     if not args.token:
         args.token = ["test-token"]

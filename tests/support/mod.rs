@@ -51,11 +51,29 @@ impl Emulator {
             .strip_prefix("PAN_EMULATOR_URL=")
             .unwrap_or_else(|| panic!("unexpected emulator output {line:?}"))
             .to_owned();
-        let agent = ureq::Agent::config_builder()
+        let mut agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))
-            .build()
-            .new_agent();
+            .proxy(None);
+        if url.starts_with("https://") {
+            // The control routes of a TLS emulator: trust the test CA.
+            let pem = std::fs::read(&test_pki().ca).expect("test CA");
+            let certs = ureq::tls::parse_pem(&pem)
+                .filter_map(|i| match i {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            agent = agent.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs)))
+                    .unversioned_rustls_crypto_provider(std::sync::Arc::new(
+                        rustls::crypto::ring::default_provider(),
+                    ))
+                    .build(),
+            );
+        }
+        let agent = agent.build().new_agent();
         Emulator {
             child,
             _stdin: stdin,
@@ -84,6 +102,11 @@ impl Emulator {
     /// Scripts a fault (or a JSON list of faults) for the next matching requests.
     pub fn fault(&self, json: &str) {
         self.control("/__emu/faults", Some(json));
+    }
+
+    /// Forgets the requests, faults and callbacks seen so far.
+    pub fn reset(&self) {
+        self.control("/__emu/reset", Some("{}"));
     }
 
     /// Changes the emulator's settings (see /__emu/config in the emulator).
@@ -232,7 +255,7 @@ pub fn test_pki() -> &'static Pki {
         };
         std::fs::write(
             p("server.ext"),
-            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:pan.test\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
         )
         .expect("write server.ext");
         openssl(&[
