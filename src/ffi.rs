@@ -235,7 +235,9 @@ fn out_arg<T>(p: *mut T, name: &str) -> Result<()> {
 /// The default client is configured from the environment on first use: base URL
 /// `https://open-api.123pan.com`, or `$PAN_API_BASE_URL` (e.g. `http://127.0.0.1:8080`; plain
 /// `http://` only to loopback hosts); the other settings are the defaults listed at
-/// `pan_client_new()`. For an https base URL the CA certificates of `$SSL_CERT_FILE` or of the
+/// `pan_client_new()`, the proxy read from the environment as described there (a proxy
+/// variable that cannot be used fails every call with `PAN_ERR_INVALID_ARGUMENT` naming the
+/// variable). For an https base URL the CA certificates of `$SSL_CERT_FILE` or of the
 /// system's bundle are read then; if none can be read, every call fails with `PAN_ERR_TLS`
 /// and a message naming the files tried (use `pan_client_new()` with `caFile` instead).
 ///
@@ -277,7 +279,10 @@ pub unsafe extern "C" fn pan_offline_download(
 ///                     65536 bytes) with any of these keys; unknown or mistyped keys are
 ///                     refused by name:
 ///   - `baseUrl` (string): default `$PAN_API_BASE_URL` or `https://open-api.123pan.com`;
-///     plain `http://` only to loopback hosts.
+///     plain `http://` only to loopback hosts. Checked whole here: a host of ASCII letters,
+///     digits, `-`, `.`, `_` or an IP address (write an internationalised name in its `xn--`
+///     form), a port from 1 to 65535, no user name or password, a path of RFC 3986
+///     characters and no query or fragment; what passes is a URL every call can carry.
 ///   - `connectTimeoutMs` (integer, 1 to 86400000): connect limit, default 10000.
 ///   - `timeoutMs` (integer, 1 to 86400000): limit of one whole call including its retries,
 ///     default 30000.
@@ -286,8 +291,26 @@ pub unsafe extern "C" fn pan_offline_download(
 ///   - `pollIntervalMs` (integer, 200 to 86400000): pause between polls of
 ///     `pan_offline_download_wait()`, default 1000.
 ///   - `userAgent` (string): default `pan-offline/<version>`.
-///   - `proxy` (string): a proxy URL, or `""` for none; default: `HTTPS_PROXY`, `ALL_PROXY`,
-///     `NO_PROXY` from the environment, except for loopback base URLs.
+///   - `proxy` (string): a proxy URL, or `""` for none. Schemes `http`, `https`, `socks4`,
+///     `socks4a`, `socks5` (the target's name resolved here) and `socks5h` (resolved by the
+///     proxy), in any case; no scheme means `http`; default ports 80, 443, 1080; a user name
+///     and password percent-encoded before `@`. Default, as curl, Go and Python read the
+///     environment: for an https base URL the first of `https_proxy`, `HTTPS_PROXY`,
+///     `all_proxy`, `ALL_PROXY` that is set and not empty (`http_proxy` never); none for a
+///     base URL whose host is `localhost` or a loopback address. A proxy URL that cannot be
+///     used (bad scheme, port, host...) is refused here with PAN_ERR_INVALID_ARGUMENT naming
+///     where it came from (`config \`proxy\`` or `$https_proxy`). A plain-http base URL is never
+///     sent through a proxy that is not on loopback: refused here, naming `proxy`.
+///   - `noProxy` (string): hosts reached without a proxy: comma-separated, trimmed, without
+///     regard to case; `*` for all; `example.com`, `.example.com` or `*.example.com` for the
+///     domain and its subdomains; `host:port`; IP addresses and CIDR ranges (`10.0.0.0/8`).
+///     Default `$no_proxy`, else `$NO_PROXY`. Applies to the configured proxy too, as in curl.
+///   - `resolve` (array of strings): `"HOST:PORT:ADDRESS[,ADDRESS]..."` as curl's `--resolve`
+///     (IPv6 in brackets): connections to HOST:PORT, the base URL's or a proxy's, go to these
+///     addresses without a lookup. A plain-http base URL whose host is mapped to loopback
+///     addresses only counts as loopback. With a plain-http base URL, every address the
+///     library connects to must be loopback (a resolver that maps `localhost` elsewhere is
+///     refused with PAN_ERR_INVALID_ARGUMENT before connecting).
 ///   - `clientID`, `clientSecret` (strings, both or neither): let the client fetch, cache and
 ///     renew its own access token, so that every function taking a `token` accepts NULL.
 ///   - `caFile` (string): a PEM file of the certificate authorities to trust for https;
@@ -568,7 +591,9 @@ pub unsafe extern "C" fn pan_offline_download_wait(
 /// @param file_id_out     receives the new file's ID (0 when absent, as after a failure).
 /// @param reason_buf      receives the failure reason (`""` on success) with `snprintf`
 ///                        rules: at most `reason_buf_len - 1` bytes and a NUL. May be NULL when
-///                        `reason_buf_len` is 0.
+///                        `reason_buf_len` is 0. Control characters in it are escaped
+///                        (`\u{0}`, `\r`, `\n`), so a NUL sent by the server cannot cut it
+///                        short and a line break cannot forge a log line.
 /// @param reason_buf_len  the size of `reason_buf`.
 /// @return `PAN_OK`; `PAN_ERR_INVALID_JSON` / `PAN_ERR_INVALID_ARGUMENT` for a body that is not
 ///         a callback (the message names the field). Out-params are written only on success.
@@ -708,7 +733,11 @@ pub extern "C" fn pan_last_error_code() -> i32 {
 ///         `pan_version` do not count). Never NULL; `""` after a success. Do not free it.
 ///
 /// The message says what failed and why, names the offending field, and carries the server's
-/// message and trace ID; it never contains the access token.
+/// message and trace ID. It never contains a secret the library knows — the token of the
+/// call, the client's own token, `clientSecret`, the password of a base or proxy URL — not
+/// whole, not in part (no 8 consecutive bytes of one), not percent-, JSON- or HTML-encoded;
+/// such text is replaced by `<redacted>`. Server text in it has its control characters, DEL
+/// and U+2028/U+2029 escaped (`\r`, `\u{2028}`), so it is one line of valid UTF-8.
 #[no_mangle]
 pub extern "C" fn pan_last_error_message() -> *const c_char {
     SLOT.with(|s| s.borrow().message.as_ptr())
@@ -748,6 +777,8 @@ pub extern "C" fn pan_last_api_code() -> i64 {
 ///
 /// @return a NUL-terminated string owned by the library, valid until the next fallible
 ///         `pan_*` call on this thread; `""` when the last call got no trace ID. Never NULL.
+///         Set after a success too. Secrets are removed from it and control characters
+///         escaped, as in `pan_last_error_message()`; at most 200 characters.
 #[no_mangle]
 pub extern "C" fn pan_last_trace_id() -> *const c_char {
     SLOT.with(|s| s.borrow().trace_id.as_ptr())
