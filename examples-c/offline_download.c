@@ -180,6 +180,8 @@ int main(int argc, char **argv) {
     int32_t rc = pan_client_offline_download(client, token, opts, &task_id);
     if (rc != PAN_OK) {
         print_error("create offline download task", rc);
+        if (rc == PAN_ERR_OUTCOME_UNKNOWN)
+            fprintf(stderr, "  the task may exist: check the drive before running this again\n");
         exit_code = 1;
     } else {
         printf("task %lld created (trace ID %s)\n", (long long)task_id, pan_last_trace_id());

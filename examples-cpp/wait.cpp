@@ -29,6 +29,8 @@ int main(int argc, char **argv) {
         }
         return status == PAN_TASK_SUCCEEDED ? 0 : 3;
     } catch (const pan::Error &e) {
+        if (e.outcome_unknown())
+            std::fprintf(stderr, "the task may have been created: check before retrying\n");
         std::fprintf(stderr, "error %d (server code %lld, trace ID %s): %s\n", e.status(),
                      static_cast<long long>(e.api_code()), e.trace_id().c_str(), e.what());
         return 1;

@@ -131,6 +131,18 @@
 #define PAN_ERR_CANCELLED 16
 
 /**
+ * A create call (`pan_offline_download()`, `pan_client_offline_download()`,
+ * `pan_oss_offline_download()`) sent its request, but no complete answer came back: the
+ * connection broke or was closed after sending, the time limit ran out while waiting, the
+ * answer was cut short, or a gateway answered 5xx without an API envelope. The service may
+ * have created the task. It is never retried by the library: check (the service has no
+ * endpoint to list tasks; keep your own record, e.g. a journal) before creating it again.
+ * Queries (progress, tokens) report `PAN_ERR_TIMEOUT` / `PAN_ERR_NETWORK` instead. New in
+ * 0.1 after the first codes: callers must treat codes they do not know as errors.
+ */
+#define PAN_ERR_OUTCOME_UNKNOWN 17
+
+/**
  * Task status from the progress query: downloading.
  */
 #define PAN_TASK_DOWNLOADING 0

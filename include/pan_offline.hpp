@@ -30,6 +30,9 @@ public:
         : std::runtime_error(std::move(message)), status_(status), api_code_(api_code),
           trace_id_(std::move(trace_id)) {}
     int32_t status() const noexcept { return status_; }
+    /// True for PAN_ERR_OUTCOME_UNKNOWN: a create was sent and its answer lost, so the task
+    /// may exist; check before creating it again.
+    bool outcome_unknown() const noexcept { return status_ == PAN_ERR_OUTCOME_UNKNOWN; }
     int64_t api_code() const noexcept { return api_code_; }
     const std::string &trace_id() const noexcept { return trace_id_; }
 

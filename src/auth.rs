@@ -6,20 +6,17 @@
 //! exceeded the limit".
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::client::{Auth, Client, Request};
 use crate::envelope::Answer;
 use crate::error::{Error, Result, Status};
+use crate::expiry;
 use crate::redact::Secret;
 use crate::token::Token;
 
-/// Lifetime assumed when the service's `expiredAt` cannot be read.
-const ASSUMED_LIFETIME: Duration = Duration::from_secs(3600);
 /// How many earlier tokens a client keeps as secrets (at most 3 are live at the service).
 const MAX_RETIRED: usize = 4;
-/// Renew this long before expiry at most (tokens live about 30 days).
-const MAX_RENEW_MARGIN: Duration = Duration::from_secs(300);
 
 /// A token fetched from the service.
 #[derive(Debug, Clone)]
@@ -30,6 +27,8 @@ pub struct AccessToken {
     pub expires_at: i64,
     /// The request's `x-traceID`.
     pub trace_id: String,
+    /// The service's clock when it answered (its `Date` header, Unix seconds), if it said.
+    pub(crate) server_time: Option<i64>,
 }
 
 /// The cached token of a client configured with credentials.
@@ -67,9 +66,15 @@ impl TokenCache {
             )
         })?;
         let fresh = client.fetch_access_token(id, secret, deadline)?;
-        let lifetime = lifetime(fresh.expires_at);
-        let margin = (lifetime / 10).min(MAX_RENEW_MARGIN);
-        let renew_at = Instant::now() + lifetime.saturating_sub(margin);
+        let local_now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let renew_at = Instant::now()
+            + expiry::renew_after(
+                (fresh.expires_at != 0).then_some(fresh.expires_at),
+                fresh.server_time,
+                local_now,
+            );
         if let Some((old, _)) = cached.replace((fresh.token.clone(), renew_at)) {
             let mut retired = self.retired.lock().unwrap_or_else(|p| p.into_inner());
             if retired.len() >= MAX_RETIRED {
@@ -87,17 +92,6 @@ impl TokenCache {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
-}
-
-/// How long a token that expires at `expires_at` (Unix seconds; 0 unknown) still lives.
-fn lifetime(expires_at: i64) -> Duration {
-    if expires_at == 0 {
-        return ASSUMED_LIFETIME;
-    }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    Duration::from_secs(expires_at.saturating_sub(now).max(0) as u64)
 }
 
 impl Client {
@@ -147,6 +141,7 @@ impl Client {
             auth: Auth::None,
             idempotent: false,
             secret: Some(client_secret),
+            creates: false,
         };
         self.call_until(&req, deadline, read_access_token)
     }
@@ -166,99 +161,12 @@ fn read_access_token(answer: &Answer) -> Result<AccessToken> {
         .data
         .get("expiredAt")
         .and_then(serde_json::Value::as_str)
-        .and_then(parse_rfc3339)
+        .and_then(expiry::parse_expired_at)
         .unwrap_or(0);
     Ok(AccessToken {
         token,
         expires_at,
         trace_id: answer.trace_id.clone(),
+        server_time: answer.date,
     })
-}
-
-/// Parses `2025-03-23T15:48:37+08:00` (RFC 3339, any offset, optional fraction) to Unix seconds.
-pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if b[13] != b':' || b[16] != b':' || !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
-        return None;
-    }
-    if h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    let mut rest = &s[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        rest = &frac[digits..];
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        _ => {
-            let sign = match rest.as_bytes().first()? {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let ob = rest.as_bytes();
-            if rest.len() != 6 || ob[3] != b':' {
-                return None;
-            }
-            let oh: i64 = rest.get(1..3)?.parse().ok()?;
-            let om: i64 = rest.get(4..6)?.parse().ok()?;
-            sign * (oh * 3600 + om * 60)
-        }
-    };
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + mi * 60 + sec - offset)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_with_offsets() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(
-            parse_rfc3339("2025-03-23T15:48:37+08:00"),
-            Some(1_742_716_117)
-        );
-        assert_eq!(
-            parse_rfc3339("2025-03-23T07:48:37.123Z"),
-            Some(1_742_716_117)
-        );
-        assert_eq!(
-            parse_rfc3339("2000-02-29T00:00:00-01:30"),
-            Some(951_787_800)
-        );
-        for bad in [
-            "",
-            "2025-03-23",
-            "2025-13-01T00:00:00Z",
-            "2025-03-23T15:48:37",
-            "2025-03-23T15:48:37+0800",
-            "x025-03-23T15:48:37Z",
-        ] {
-            assert_eq!(parse_rfc3339(bad), None, "{bad}");
-        }
-    }
 }

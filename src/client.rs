@@ -67,6 +67,9 @@ pub(crate) struct Request<'a> {
     pub idempotent: bool,
     /// A secret the request carries besides the token (the client secret of a token fetch).
     pub secret: Option<&'a str>,
+    /// Whether the request creates something (a task): an answer lost after sending is then
+    /// `OutcomeUnknown`, not a network error or a time-out.
+    pub creates: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -234,14 +237,14 @@ impl Client {
             };
             let Some(retry_after) = retry_after.filter(|_| attempt < self.config.max_retries)
             else {
-                return Err(finish(after_attempts(err, attempt)));
+                return Err(finish(after_attempts(outcome(err, req), attempt)));
             };
             let pause = retry_after
                 .map(|d| d.min(MAX_RETRY_AFTER))
                 .unwrap_or_else(|| backoff(attempt));
             // A pause that would end past the deadline cannot lead to a useful answer.
             if Instant::now() + pause + Duration::from_millis(10) >= deadline {
-                return Err(finish(after_attempts(err, attempt)));
+                return Err(finish(after_attempts(outcome(err, req), attempt)));
             }
             std::thread::sleep(pause);
             attempt += 1;
@@ -279,15 +282,48 @@ impl Client {
             deadline,
             MAX_RESPONSE_BODY,
         )
-        .map_err(transport::map_error)?;
+        .map_err(|f| transport::map_error(f.error, f.sent))?;
+        if let Some(encoding) = &reply.content_encoding {
+            // Asked for `identity`; a compressed answer cannot be read.
+            return Err(Error::new(
+                Status::BadResponse,
+                format!(
+                    "the answer is encoded with `Content-Encoding: {}` although the request \
+                     asked for `identity`",
+                    crate::redact::quote(encoding, 40, secrets)
+                ),
+            )
+            .with_retry(Retry::ReadOnly));
+        }
         interpret(&HttpAnswer {
             status: reply.status,
             retry_after: reply.retry_after,
             location: reply.location.as_deref(),
+            date: reply.date.as_ref().map(HeaderValue::as_bytes),
             body: &reply.body,
             secrets,
         })
     }
+}
+
+/// What a failure means for a request that creates something: when the request may have
+/// reached the service and no complete answer came back — the connection broke or the time
+/// ran out after sending, the answer was cut short, a gateway answered 5xx without an
+/// envelope — the task may exist, and the caller must know that rather than see a plain
+/// network error.
+fn outcome(err: Error, req: &Request<'_>) -> Error {
+    let lost = err.retry == Retry::ReadOnly
+        && matches!(
+            err.status(),
+            Status::Network | Status::Timeout | Status::HttpStatus
+        );
+    if !req.creates || !lost {
+        return err;
+    }
+    err.reclassify(
+        Status::OutcomeUnknown,
+        "; the task may have been created: check before creating it again",
+    )
 }
 
 /// Says how many attempts were made, when there was more than one.

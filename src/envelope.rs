@@ -18,6 +18,8 @@ const QUOTE_MAX: usize = 300;
 pub(crate) struct Answer {
     pub data: Value,
     pub trace_id: String,
+    /// The answer's `Date` (RFC 9110 §6.6.1) as Unix seconds, when it had a readable one.
+    pub date: Option<i64>,
 }
 
 impl Answer {
@@ -33,7 +35,7 @@ impl Answer {
 
 #[derive(Deserialize)]
 struct Raw {
-    code: i64,
+    code: serde_json::Number,
     #[serde(default)]
     message: Option<String>,
     #[serde(default)]
@@ -47,6 +49,8 @@ pub(crate) struct HttpAnswer<'a> {
     pub status: u16,
     pub retry_after: Option<Duration>,
     pub location: Option<&'a str>,
+    /// The `Date` header, as sent.
+    pub date: Option<&'a [u8]>,
     pub body: &'a [u8],
     /// The secrets of the request, removed from every piece of the answer that is quoted.
     pub secrets: &'a [&'a Secret],
@@ -66,16 +70,33 @@ pub(crate) fn interpret(a: &HttpAnswer<'_>) -> Result<Answer, Error> {
         ));
     }
     let ok_status = (200..300).contains(&a.status);
-    let raw = match serde_json::from_slice::<Raw>(a.body) {
+    // RFC 8259 §8.1: a parser may ignore a byte-order mark; some gateways send one.
+    let body = a.body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(a.body);
+    let raw = match serde_json::from_slice::<Raw>(body) {
         Ok(raw) => raw,
-        Err(e) => return Err(no_envelope(a, &e)),
+        // Text that is not UTF-8 (a gateway's GBK) or a lone surrogate escape loses only
+        // itself (U+FFFD), not the answer's code and trace ID.
+        Err(e) => match mended(body).and_then(|t| serde_json::from_str::<Raw>(&t).ok()) {
+            Some(raw) => raw,
+            None => return Err(no_envelope(a, &e)),
+        },
+    };
+    let Some(code) = integral(&raw.code) else {
+        return Err(Error::new(
+            Status::BadResponse,
+            format!(
+                "the answer's `code` {} is not an integer",
+                printable(&raw.code.to_string(), 40)
+            ),
+        )
+        .with_retry(Retry::ReadOnly));
     };
     let trace_id = match raw.trace_id {
         Some(t) => printable(&scrub(&t, a.secrets), MAX_TRACE_ID_CHARS),
         None => String::new(),
     };
     let message = quote(raw.message.as_deref().unwrap_or(""), QUOTE_MAX, a.secrets);
-    if raw.code == 0 {
+    if code == 0 {
         if !ok_status {
             return Err(Error::new(
                 Status::HttpStatus,
@@ -90,9 +111,10 @@ pub(crate) fn interpret(a: &HttpAnswer<'_>) -> Result<Answer, Error> {
         return Ok(Answer {
             data: raw.data.unwrap_or(Value::Null),
             trace_id,
+            date: a.date.and_then(http_date),
         });
     }
-    let (status, retry) = match raw.code {
+    let (status, retry) = match code {
         401 if message.contains(TOKEN_LIMIT_MESSAGE) => (Status::TokenLimit, Retry::Unsafe),
         401 => (Status::Unauthorized, Retry::Unsafe),
         429 => (Status::RateLimited, Retry::Safe(a.retry_after)),
@@ -102,7 +124,7 @@ pub(crate) fn interpret(a: &HttpAnswer<'_>) -> Result<Answer, Error> {
         status,
         format!(
             "the service answered code {}: {message} (HTTP {}, trace ID {})",
-            raw.code,
+            code,
             a.status,
             if trace_id.is_empty() {
                 "none"
@@ -111,8 +133,74 @@ pub(crate) fn interpret(a: &HttpAnswer<'_>) -> Result<Answer, Error> {
             }
         ),
     )
-    .with_api(raw.code, &trace_id)
+    .with_api(code, &trace_id)
     .with_retry(retry))
+}
+
+/// An HTTP-date (any of RFC 9110's three forms) as Unix seconds.
+fn http_date(v: &[u8]) -> Option<i64> {
+    let t = httpdate::parse_http_date(std::str::from_utf8(v).ok()?.trim()).ok()?;
+    let s = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    i64::try_from(s).ok()
+}
+
+/// The integer a JSON number stands for: `394756`, and also `394756.0` or `3.94756e5` (some
+/// servers write integers as floats); `None` for a fraction or beyond 2^53, where a float no
+/// longer holds every integer.
+pub(crate) fn integral(n: &serde_json::Number) -> Option<i64> {
+    if let Some(i) = n.as_i64() {
+        return Some(i);
+    }
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    n.as_f64()
+        .filter(|f| f.fract() == 0.0 && f.abs() <= EXACT)
+        .map(|f| f as i64)
+}
+
+/// `body` as text with invalid UTF-8 replaced by U+FFFD and each lone surrogate escape
+/// (`\ud800` without its pair, which no Rust string can hold) by `\ufffd`; `None` when there
+/// was nothing to mend.
+fn mended(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let mut changed = matches!(text, std::borrow::Cow::Owned(_));
+    let b = text.as_bytes();
+    let hex = |i: usize| -> Option<u32> {
+        let h = b.get(i..i + 4)?;
+        u32::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let mut copied = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        if b.get(i + 1) != Some(&b'u') {
+            i += 2; // an escaped character: skip it, so `\\u` is not read as an escape
+            continue;
+        }
+        let Some(unit) = hex(i + 2) else {
+            i += 2;
+            continue;
+        };
+        let paired = (0xD800..0xDC00).contains(&unit)
+            && b.get(i + 6..i + 8) == Some(&b"\\u"[..])
+            && hex(i + 8).is_some_and(|low| (0xDC00..0xE000).contains(&low));
+        if paired {
+            i += 12;
+        } else if (0xD800..0xE000).contains(&unit) {
+            out.push_str(&text[copied..i]);
+            out.push_str("\\ufffd");
+            i += 6;
+            copied = i;
+            changed = true;
+        } else {
+            i += 6;
+        }
+    }
+    out.push_str(&text[copied..]);
+    changed.then_some(out)
 }
 
 fn read_only_if_5xx(status: u16) -> Retry {
@@ -166,7 +254,7 @@ fn reason(status: u16) -> &'static str {
 pub(crate) fn positive_id(answer: &Answer, field: &str) -> Result<i64, Error> {
     let v = answer.data.get(field);
     let id = match v {
-        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::Number(n)) => integral(n),
         Some(Value::String(s)) => s.parse::<i64>().ok(),
         _ => None,
     };
@@ -188,6 +276,7 @@ mod tests {
             status,
             retry_after: None,
             location: None,
+            date: None,
             body: body.as_bytes(),
             secrets: &[],
         })
@@ -248,6 +337,48 @@ mod tests {
             (Status::Api, 1, "t-1")
         );
         assert!(e.message().contains("internal error") && e.message().contains("t-1"));
+    }
+
+    #[test]
+    fn off_spec_envelopes_keep_their_code_and_trace_id() {
+        for body in [
+            b"\xEF\xBB\xBF{\"code\":5066,\"message\":\"x\",\"x-traceID\":\"t-9\"}".to_vec(),
+            br#"{"code":5066,"message":"bad \ud800 half","x-traceID":"t-9"}"#.to_vec(),
+            br#"{"code":5066,"message":"\udc00\\ud800","x-traceID":"t-9"}"#.to_vec(),
+            b"{\"code\":5066,\"message\":\"\xb7\xfe\xce\xf1\xc6\xf7\",\"x-traceID\":\"t-9\"}"
+                .to_vec(),
+            br#"{"code":5066.0,"message":"x","x-traceID":"t-9"}"#.to_vec(),
+            br#"{"code":5.066e3,"message":"x","x-traceID":"t-9"}"#.to_vec(),
+        ] {
+            let e = interpret(&HttpAnswer {
+                status: 200,
+                retry_after: None,
+                location: None,
+                date: None,
+                body: &body,
+                secrets: &[],
+            })
+            .expect_err("an error envelope");
+            assert_eq!(
+                (e.status(), e.api_code(), e.trace_id()),
+                (Status::Api, 5066, "t-9"),
+                "{}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        let a = answer(200, r#"{"code":0,"data":{"taskID":394756.0}}"#).expect("ok");
+        assert_eq!(positive_id(&a, "taskID").expect("integral float"), 394756);
+        let a = answer(200, r#"{"code":0,"data":{"taskID":3.94756e5}}"#).expect("ok");
+        assert_eq!(positive_id(&a, "taskID").expect("exponent"), 394756);
+        let a = answer(200, r#"{"code":0,"data":{"taskID":394756.5}}"#).expect("ok");
+        assert!(positive_id(&a, "taskID").is_err());
+        assert_eq!(
+            answer(200, r#"{"code":0.5}"#)
+                .expect_err("fraction")
+                .status(),
+            Status::BadResponse
+        );
+        assert_eq!(mended(br#"{"a":"\ud83d\ude00 \\ud800"}"#), None);
     }
 
     #[test]

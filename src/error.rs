@@ -51,11 +51,14 @@ pub enum Status {
     Internal = 15,
     /// A progress callback asked to stop waiting.
     Cancelled = 16,
+    /// A create request may have reached the service but no complete answer came back: the
+    /// task may exist. Check before creating it again; never retried by the library.
+    OutcomeUnknown = 17,
 }
 
 impl Status {
     /// Every status, in numeric order.
-    pub const ALL: [Status; 17] = [
+    pub const ALL: [Status; 18] = [
         Status::Ok,
         Status::NullArgument,
         Status::InvalidUtf8,
@@ -73,6 +76,7 @@ impl Status {
         Status::Panic,
         Status::Internal,
         Status::Cancelled,
+        Status::OutcomeUnknown,
     ];
 
     /// The stable number of this status in the C ABI.
@@ -105,6 +109,9 @@ impl Status {
             Status::Panic => "internal panic caught at the library boundary\0",
             Status::Internal => "internal error in the library\0",
             Status::Cancelled => "cancelled by the caller's callback\0",
+            Status::OutcomeUnknown => {
+                "the request may have reached the service but no answer came back: the task may exist\0"
+            }
         }
     }
 
@@ -171,6 +178,13 @@ impl Error {
     /// Prefixes the message with what was being done, e.g. `"create offline download task"`.
     pub(crate) fn context(mut self, what: &str) -> Error {
         self.message = format!("{what}: {}", self.message);
+        self
+    }
+
+    /// The same failure under another status, with `more` appended to the message.
+    pub(crate) fn reclassify(mut self, status: Status, more: &str) -> Error {
+        self.status = status;
+        self.message.push_str(more);
         self
     }
 

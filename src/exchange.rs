@@ -11,7 +11,10 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use ureq::http::header::{ACCEPT, CONTENT_LENGTH, LOCATION, RETRY_AFTER, USER_AGENT};
+use ureq::http::header::{
+    ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, DATE, LOCATION, RETRY_AFTER,
+    USER_AGENT,
+};
 use ureq::http::{HeaderValue, Request};
 use ureq::unversioned::transport::Transport;
 use ureq_proto::client::state::{RecvBody, RecvResponse};
@@ -20,7 +23,8 @@ use ureq_proto::BodyMode;
 
 use crate::transport::{next_timeout, Conn, Connections};
 
-/// The largest response head read; a larger one is refused.
+/// The largest response head read; a larger one is refused. Trailers after a chunked body
+/// count against it too.
 const MAX_HEAD: usize = 64 * 1024;
 
 /// What came back, as far as the envelope logic needs it.
@@ -28,7 +32,19 @@ pub(crate) struct Reply {
     pub status: u16,
     pub retry_after: Option<Duration>,
     pub location: Option<String>,
+    /// `Date`, as sent (read only by the token call).
+    pub date: Option<HeaderValue>,
+    /// `Content-Encoding`, when the server sent one other than `identity`.
+    pub content_encoding: Option<String>,
     pub body: Vec<u8>,
+}
+
+/// A failed exchange, and whether the request may have reached the server: `sent` is false
+/// only when the failure came before the first byte of the request was written (resolving,
+/// connecting, the TLS handshake, building the request).
+pub(crate) struct Failed {
+    pub error: ureq::Error,
+    pub sent: bool,
 }
 
 /// Sends `request` (a POST with `body` when given, else as it is) and reads the whole answer,
@@ -40,15 +56,40 @@ pub(crate) fn exchange(
     user_agent: &HeaderValue,
     deadline: Instant,
     max_body: u64,
-) -> Result<Reply, ureq::Error> {
-    let mut call = Call::new(request)?;
-    if let Some(b) = body {
-        call.header(CONTENT_LENGTH, HeaderValue::from(b.len()))?;
+) -> Result<Reply, Failed> {
+    fn before(e: impl Into<ureq::Error>) -> Failed {
+        Failed {
+            error: e.into(),
+            sent: false,
+        }
     }
-    call.header(USER_AGENT, user_agent.clone())?;
-    call.header(ACCEPT, HeaderValue::from_static("*/*"))?;
-    let mut conn = conns.checkout(call.uri(), deadline)?;
+    let mut call = Call::new(request).map_err(before)?;
+    if let Some(b) = body {
+        call.header(CONTENT_LENGTH, HeaderValue::from(b.len()))
+            .map_err(before)?;
+    }
+    call.header(USER_AGENT, user_agent.clone())
+        .map_err(before)?;
+    call.header(ACCEPT, HeaderValue::from_static("*/*"))
+        .map_err(before)?;
+    // The answers are a few hundred bytes: nothing to gain from compression, and nothing to
+    // decode it with.
+    call.header(ACCEPT_ENCODING, HeaderValue::from_static("identity"))
+        .map_err(before)?;
+    let conn = conns.checkout(call.uri(), deadline).map_err(before)?;
+    converse(conns, call, conn, body, deadline, max_body)
+        .map_err(|error| Failed { error, sent: true })
+}
 
+/// Writes the request on `conn` and reads the answer.
+fn converse(
+    conns: &Connections,
+    call: Call<ureq_proto::client::state::Prepare>,
+    mut conn: Conn,
+    body: Option<&[u8]>,
+    deadline: Instant,
+    max_body: u64,
+) -> Result<Reply, ureq::Error> {
     // The head and the body, in one write.
     let mut call = call.proceed();
     let mut used = 0;
@@ -129,6 +170,17 @@ fn receive_head(
     let response = loop {
         let progress = conn.maybe_await_input(next_timeout(deadline, None))?;
         let input = conn.buffers().input();
+        // RFC 9112 §5.2: a user agent replaces each obs-fold (a header line continued on the
+        // next) with spaces before interpreting the header; the parser below refuses them.
+        // Same length, so what it consumes is what the connection consumes.
+        let unfolded;
+        let input = match unfold(input) {
+            Some(u) => {
+                unfolded = u;
+                &unfolded[..]
+            }
+            None => input,
+        };
         let (amount, response) = call.try_response(input, false)?;
         let seen = if response.is_some() {
             amount
@@ -153,10 +205,14 @@ fn receive_head(
     };
     let reply = Reply {
         status: response.status().as_u16(),
-        retry_after: header(RETRY_AFTER)
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs),
+        retry_after: header(RETRY_AFTER).and_then(retry_after),
         location: header(LOCATION).map(str::to_owned),
+        date: response.headers().get(DATE).cloned(),
+        content_encoding: response
+            .headers()
+            .get(CONTENT_ENCODING)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
+            .filter(|v| !v.is_empty() && !v.eq_ignore_ascii_case("identity")),
         body: Vec::new(),
     };
     let next = call.proceed().ok_or_else(|| stalled("response head"))?;
@@ -176,6 +232,7 @@ fn receive_body(
         body.reserve_exact(n.min(max_body) as usize);
     }
     let mut remote_closed = false;
+    let mut trailer_bytes = 0;
     loop {
         let fulfilled = match call.body_mode() {
             BodyMode::LengthDelimited(_) | BodyMode::Chunked => call.can_proceed(),
@@ -186,10 +243,18 @@ fn receive_body(
             break;
         }
         // Input already buffered first (the head's read usually brought the whole body).
-        if conn.buffers().can_use_input() && decode(&mut call, conn, body, max_body)? {
+        if conn.buffers().can_use_input()
+            && decode(&mut call, conn, body, max_body, &mut trailer_bytes)?
+        {
             continue;
         }
         if remote_closed {
+            break;
+        }
+        if trailer_bytes > MAX_HEAD {
+            // The body is whole (its last chunk came); trailer fields are a header section,
+            // capped like one. The rest is not read: the connection is closed, not reused.
+            remote_closed = true;
             break;
         }
         match conn.maybe_await_input(next_timeout(deadline, None)) {
@@ -208,7 +273,7 @@ fn receive_body(
             Err(e) => return Err(e),
         }
         if !conn.buffers().input().is_empty() {
-            decode(&mut call, conn, body, max_body)?;
+            decode(&mut call, conn, body, max_body, &mut trailer_bytes)?;
         }
     }
     let mut force_close = remote_closed;
@@ -234,6 +299,7 @@ fn decode(
     conn: &mut Conn,
     body: &mut Vec<u8>,
     max_body: u64,
+    trailer_bytes: &mut usize,
 ) -> Result<bool, ureq::Error> {
     let input = conn.buffers().input();
     let start = body.len();
@@ -244,11 +310,125 @@ fn decode(
         .min((max_body as usize + 1).saturating_sub(start))
         .max(1);
     body.resize(start + room, 0);
+    let trailers = call.is_ended_chunked();
     let (used, produced) = call.read(input, &mut body[start..])?;
     body.truncate(start + produced);
     conn.buffers().input_consume(used);
+    if trailers {
+        // After the last chunk come trailer fields: counted, so that an endless section is
+        // not read for the whole time limit (see `receive_body`).
+        *trailer_bytes += used;
+    }
     if body.len() as u64 > max_body {
         return Err(ureq::Error::BodyExceedsLimit(max_body));
     }
     Ok(used > 0 || produced > 0)
+}
+
+/// The longest pause a `Retry-After` can ask for that is read at all (a day); the caller caps
+/// it further.
+const MAX_RETRY_AFTER_READ: Duration = Duration::from_secs(86_400);
+
+/// Reads `Retry-After` (RFC 9110 §10.2.3): delay-seconds, or an HTTP-date in any of the three
+/// forms recipients must accept (IMF-fixdate, RFC 850, asctime), read by the `httpdate`
+/// crate. A date in the past means now.
+pub(crate) fn retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // A number too large for u64 is a very long time.
+        let secs = value.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER_READ));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER_READ),
+    )
+}
+
+/// The response head in `input` with each obs-fold (CRLF or LF followed by a space or tab,
+/// within the header section) replaced by spaces, or `None` when it has none (the usual case,
+/// found by one scan for line ends).
+pub(crate) fn unfold(input: &[u8]) -> Option<Vec<u8>> {
+    let end = head_end(input);
+    let head = &input[..end];
+    let folded = |i: usize| {
+        head[i] == b'\n' && i + 1 < end && matches!(head[i + 1], b' ' | b'\t') && {
+            // The first line (the status line) cannot be continued.
+            head[..i].contains(&b'\n')
+        }
+    };
+    let first = (0..end).find(|&i| folded(i))?;
+    let mut out = input.to_vec();
+    for i in first..end {
+        if folded(i) {
+            out[i] = b' ';
+            if i > 0 && out[i - 1] == b'\r' {
+                out[i - 1] = b' ';
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Where the header section of `input` ends (after its empty line), or its length when the
+/// empty line has not arrived yet.
+fn head_end(input: &[u8]) -> usize {
+    let mut i = 0;
+    while let Some(n) = input[i..].iter().position(|&b| b == b'\n') {
+        let at = i + n;
+        let rest = &input[at + 1..];
+        if rest.starts_with(b"\r\n") {
+            return at + 3;
+        }
+        if rest.starts_with(b"\n") {
+            return at + 2;
+        }
+        i = at + 1;
+    }
+    input.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_all_three_date_forms() {
+        assert_eq!(retry_after(" 3 "), Some(Duration::from_secs(3)));
+        assert_eq!(
+            retry_after("99999999999999999999999"),
+            Some(MAX_RETRY_AFTER_READ)
+        );
+        let soon = std::time::SystemTime::now() + Duration::from_secs(5);
+        let imf = httpdate::fmt_http_date(soon);
+        let d = retry_after(&imf).expect("IMF-fixdate");
+        assert!(
+            d > Duration::from_secs(2) && d <= Duration::from_secs(5),
+            "{d:?}"
+        );
+        for past in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(retry_after(past), Some(Duration::ZERO), "{past}");
+        }
+        for bad in ["", "soon", "-1", "1.5", "Sun, 32 Nov 1994 08:49:37 GMT"] {
+            assert_eq!(retry_after(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn obs_fold_becomes_spaces_and_nothing_else_changes() {
+        let head = b"HTTP/1.1 200 OK\r\nX-Trace: a\r\n  b\r\nContent-Length: 2\r\n\r\n{}\n x";
+        let out = unfold(head).expect("folded");
+        assert_eq!(
+            &out[..],
+            &b"HTTP/1.1 200 OK\r\nX-Trace: a    b\r\nContent-Length: 2\r\n\r\n{}\n x"[..]
+        );
+        assert_eq!(unfold(b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n"), None);
+        assert_eq!(unfold(b"HTTP/1.1 200 OK\r\n\r\n\n x"), None);
+    }
 }

@@ -51,6 +51,15 @@ pub const PAN_ERR_PANIC: i32 = 14;
 pub const PAN_ERR_INTERNAL: i32 = 15;
 /// The progress callback of `pan_offline_download_wait()` returned non-zero.
 pub const PAN_ERR_CANCELLED: i32 = 16;
+/// A create call (`pan_offline_download()`, `pan_client_offline_download()`,
+/// `pan_oss_offline_download()`) sent its request, but no complete answer came back: the
+/// connection broke or was closed after sending, the time limit ran out while waiting, the
+/// answer was cut short, or a gateway answered 5xx without an API envelope. The service may
+/// have created the task. It is never retried by the library: check (the service has no
+/// endpoint to list tasks; keep your own record, e.g. a journal) before creating it again.
+/// Queries (progress, tokens) report `PAN_ERR_TIMEOUT` / `PAN_ERR_NETWORK` instead. New in
+/// 0.1 after the first codes: callers must treat codes they do not know as errors.
+pub const PAN_ERR_OUTCOME_UNKNOWN: i32 = 17;
 
 /// Task status from the progress query: downloading.
 pub const PAN_TASK_DOWNLOADING: i32 = 0;
@@ -101,14 +110,25 @@ thread_local! {
     });
 }
 
+/// What the string getters return when this thread's storage is gone.
+static EMPTY: &[u8; 1] = b"\0";
+
 /// A C string of `s`; interior NULs (which a server could send) become U+FFFD.
 fn c_string(s: &str) -> CString {
     CString::new(s.replace('\0', "\u{fffd}")).unwrap_or_default()
 }
 
+/// Runs `f` on this thread's slot. When the thread's storage is gone — a getter called from
+/// a thread-exit destructor (`pthread_key_create`), as logging libraries do — or the slot is
+/// in use, it is not run: `None`. Never panics.
+fn with_slot<R>(f: impl FnOnce(&mut Slot) -> R) -> Option<R> {
+    SLOT.try_with(|s| s.try_borrow_mut().ok().map(|mut s| f(&mut s)))
+        .ok()
+        .flatten()
+}
+
 fn slot_reset() {
-    SLOT.with(|s| {
-        let mut s = s.borrow_mut();
+    with_slot(|s| {
         if !s.message.as_bytes().is_empty() {
             s.message = CString::default();
         }
@@ -120,9 +140,20 @@ fn slot_reset() {
     });
 }
 
+/// After a success: no error, whatever a call nested in a callback left behind. The trace ID
+/// is the one the call itself recorded.
+fn slot_succeeded() {
+    with_slot(|s| {
+        if !s.message.as_bytes().is_empty() {
+            s.message = CString::default();
+        }
+        s.api_code = 0;
+        s.status = 0;
+    });
+}
+
 fn slot_set_error(e: &Error) {
-    SLOT.with(|s| {
-        let mut s = s.borrow_mut();
+    with_slot(|s| {
         s.status = e.status() as i32;
         s.message = c_string(e.message());
         s.api_code = e.api_code();
@@ -132,11 +163,12 @@ fn slot_set_error(e: &Error) {
 
 /// Records the trace ID of a successful answer.
 fn record_trace(trace_id: &str) {
-    SLOT.with(|s| s.borrow_mut().trace_id = c_string(trace_id));
+    with_slot(|s| s.trace_id = c_string(trace_id));
 }
 
 /// The boundary every fallible export goes through: reset the slot, catch panics, store the
-/// error.
+/// outcome — after the work, so that a `pan_*` call made inside a callback cannot leave its
+/// error behind as this call's.
 fn boundary<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     slot_reset();
     let result = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
@@ -145,10 +177,20 @@ fn boundary<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
             "internal panic caught at the library boundary (a bug in pan-offline)",
         ))
     });
-    if let Err(e) = &result {
-        slot_set_error(e);
+    match &result {
+        Ok(_) => slot_succeeded(),
+        Err(e) => slot_set_error(e),
     }
     result
+}
+
+/// A getter's boundary: a panic (there is none to expect) gives `fallback`, never an unwind
+/// into C.
+fn getter<R>(fallback: R, f: impl FnOnce() -> Option<R>) -> R {
+    catch_unwind(AssertUnwindSafe(f))
+        .ok()
+        .flatten()
+        .unwrap_or(fallback)
 }
 
 /// [`boundary`] for the functions that return a status code.
@@ -565,16 +607,22 @@ pub unsafe extern "C" fn pan_offline_download_wait(
         // SAFETY: as above.
         let client = unsafe { client_arg(client) }?;
         let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
-        let mut report = |p: &Progress| match on_progress {
-            Some(f) => {
-                // SAFETY: the caller promises a valid function; user_data is theirs, passed
-                // back to them.
-                let stop = unsafe { f(user_data, task_id, p.process, p.status as i32) };
-                stop == 0
+        let mut last_trace = String::new();
+        let mut report = |p: &Progress| {
+            last_trace.clone_from(&p.trace_id);
+            match on_progress {
+                Some(f) => {
+                    // SAFETY: the caller promises a valid function; user_data is theirs,
+                    // passed back to them.
+                    let stop = unsafe { f(user_data, task_id, p.process, p.status as i32) };
+                    stop == 0
+                }
+                None => true,
             }
-            None => true,
         };
         let status = client.wait(token.as_ref(), Target::Drive, task_id, timeout, &mut report)?;
+        // The trace ID of the last poll, not of a call the callback made.
+        record_trace(&last_trace);
         // SAFETY: checked non-NULL above.
         unsafe { *status_out = status as i32 };
         Ok(())
@@ -723,7 +771,7 @@ unsafe fn copy_to_buf(src: &[u8], buf: *mut c_char, len: usize) {
 /// @return `PAN_OK` after a success, else a `PAN_ERR_*` value.
 #[no_mangle]
 pub extern "C" fn pan_last_error_code() -> i32 {
-    SLOT.with(|s| s.borrow().status)
+    getter(PAN_OK, || with_slot(|s| s.status))
 }
 
 /// The message of this thread's last failed `pan_*` call.
@@ -740,7 +788,7 @@ pub extern "C" fn pan_last_error_code() -> i32 {
 /// and U+2028/U+2029 escaped (`\r`, `\u{2028}`), so it is one line of valid UTF-8.
 #[no_mangle]
 pub extern "C" fn pan_last_error_message() -> *const c_char {
-    SLOT.with(|s| s.borrow().message.as_ptr())
+    getter(EMPTY.as_ptr().cast(), || with_slot(|s| s.message.as_ptr()))
 }
 
 /// Copy this thread's last error message into a caller's buffer, with `snprintf` rules.
@@ -755,12 +803,19 @@ pub extern "C" fn pan_last_error_message() -> *const c_char {
 /// `buf` is NULL or points to at least `buf_len` writable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn pan_last_error_copy(buf: *mut c_char, buf_len: usize) -> usize {
-    SLOT.with(|s| {
-        let s = s.borrow();
-        let msg = s.message.as_bytes();
-        // SAFETY: the caller promises `buf_len` writable bytes at `buf`.
-        unsafe { copy_to_buf(msg, buf, buf_len) };
-        msg.len()
+    getter(0, || {
+        with_slot(|s| {
+            let msg = s.message.as_bytes();
+            // SAFETY: the caller promises `buf_len` writable bytes at `buf`.
+            unsafe { copy_to_buf(msg, buf, buf_len) };
+            msg.len()
+        })
+        .or_else(|| {
+            // No slot (thread teardown): the message is "".
+            // SAFETY: as above.
+            unsafe { copy_to_buf(b"", buf, buf_len) };
+            Some(0)
+        })
     })
 }
 
@@ -770,7 +825,7 @@ pub unsafe extern "C" fn pan_last_error_copy(buf: *mut c_char, buf_len: usize) -
 ///         failure, else 0 (success, local or transport errors).
 #[no_mangle]
 pub extern "C" fn pan_last_api_code() -> i64 {
-    SLOT.with(|s| s.borrow().api_code)
+    getter(0, || with_slot(|s| s.api_code))
 }
 
 /// The `x-traceID` of this thread's last response: quote it in reports to the provider.
@@ -781,7 +836,7 @@ pub extern "C" fn pan_last_api_code() -> i64 {
 ///         escaped, as in `pan_last_error_message()`; at most 200 characters.
 #[no_mangle]
 pub extern "C" fn pan_last_trace_id() -> *const c_char {
-    SLOT.with(|s| s.borrow().trace_id.as_ptr())
+    getter(EMPTY.as_ptr().cast(), || with_slot(|s| s.trace_id.as_ptr()))
 }
 
 /// A static description of a status code.
@@ -858,6 +913,7 @@ mod tests {
             (PAN_ERR_PANIC, Status::Panic),
             (PAN_ERR_INTERNAL, Status::Internal),
             (PAN_ERR_CANCELLED, Status::Cancelled),
+            (PAN_ERR_OUTCOME_UNKNOWN, Status::OutcomeUnknown),
         ];
         let tasks = [
             (PAN_TASK_DOWNLOADING, TaskStatus::Downloading),

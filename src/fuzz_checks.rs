@@ -82,3 +82,31 @@ pub fn config(data: &[u8]) {
         ),
     }
 }
+
+/// `expiredAt`: any text is read or refused without panicking; what is read is a time that
+/// `renew_after` turns into a renewal at least a minute away.
+pub fn expired_at(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let parsed = crate::expiry::parse_expired_at(text);
+    let after = crate::expiry::renew_after(parsed, None, 1_700_000_000);
+    assert!(after >= crate::expiry::MIN_TOKEN_AGE);
+}
+
+/// HTTP fields: `Retry-After` is read or refused without panicking, never longer than a
+/// day; unfolding a response head keeps its length and changes only line ends before
+/// spaces into spaces.
+pub fn http_fields(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Some(d) = crate::exchange::retry_after(text) {
+            assert!(d <= std::time::Duration::from_secs(86_400));
+        }
+    }
+    if let Some(out) = crate::exchange::unfold(data) {
+        assert_eq!(out.len(), data.len());
+        for (a, b) in data.iter().zip(&out) {
+            assert!(a == b || (matches!(a, b'\r' | b'\n') && *b == b' '));
+        }
+    }
+}

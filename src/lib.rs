@@ -28,6 +28,7 @@ mod config;
 mod envelope;
 mod error;
 mod exchange;
+mod expiry;
 #[allow(unsafe_code)]
 pub mod ffi;
 mod fork;
@@ -68,6 +69,7 @@ pub mod fuzzing {
             status,
             retry_after: None,
             location: None,
+            date: None,
             body,
             secrets: &[],
         })

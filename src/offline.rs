@@ -74,6 +74,7 @@ impl Client {
             auth: Auth::Token(token),
             idempotent: false,
             secret: None,
+            creates: true,
         };
         self.call(&req, |answer| {
             Ok(Created {
@@ -117,6 +118,7 @@ impl Client {
             auth: Auth::Token(token),
             idempotent: true,
             secret: None,
+            creates: false,
         };
         self.call_until(&req, deadline, read_progress)
     }
@@ -137,11 +139,15 @@ impl Client {
         let started = Instant::now();
         let end = timeout.map(|t| started + t);
         let mut pause = self.config().poll_interval.max(MIN_POLL_INTERVAL);
+        let mut first = true;
         loop {
+            // The first poll always gets the call's own limit: a `timeout` of 0 means "look
+            // once, do not wait", not "do not look".
             let deadline = match end {
-                Some(end) => end.min(self.deadline()),
-                None => self.deadline(),
+                Some(end) if !first => end.min(self.deadline()),
+                _ => self.deadline(),
             };
+            first = false;
             match self.progress_until(token, target, task_id, deadline) {
                 Ok(p) => {
                     if !on_progress(&p) {
@@ -183,17 +189,19 @@ impl Client {
 /// Reads `{"process": <number>, "status": <int>}`.
 fn read_progress(answer: &Answer) -> Result<Progress> {
     let bad = |why: String| answer.bad(&why);
+    // A percentage computed in floating point may come a hair outside 0..100
+    // (100.0000000000001): clamped, not refused.
     let process = answer
         .data
         .get("process")
         .and_then(serde_json::Value::as_f64)
-        .filter(|p| (0.0..=100.0).contains(p))
-        .ok_or_else(|| bad("the answer has no `data.process` from 0 to 100".into()))?;
-    let status = match answer
-        .data
-        .get("status")
-        .and_then(serde_json::Value::as_i64)
-    {
+        .filter(|p| p.is_finite())
+        .map(|p| p.clamp(0.0, 100.0))
+        .ok_or_else(|| bad("the answer has no number `data.process`".into()))?;
+    let status = match answer.data.get("status").and_then(|v| match v {
+        serde_json::Value::Number(n) => crate::envelope::integral(n),
+        _ => None,
+    }) {
         Some(0) => TaskStatus::Downloading,
         Some(1) => TaskStatus::Failed,
         Some(2) => TaskStatus::Succeeded,

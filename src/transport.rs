@@ -326,8 +326,18 @@ impl std::fmt::Display for CleartextRefused {
 impl std::error::Error for CleartextRefused {}
 
 /// What a ureq error means for the caller: its status, its message, and whether the request
-/// certainly did not reach the service (so that even a create may be sent again).
-pub(crate) fn map_error(e: ureq::Error) -> Error {
+/// certainly did not reach the service (so that even a create may be sent again). `sent` is
+/// false when the failure came before the request's first byte was written: whatever the
+/// error, the service cannot have acted on it.
+pub(crate) fn map_error(e: ureq::Error, sent: bool) -> Error {
+    let err = classify(e);
+    if !sent && err.retry == Retry::ReadOnly {
+        return err.with_retry(Retry::Safe(None));
+    }
+    err
+}
+
+fn classify(e: ureq::Error) -> Error {
     use ureq::Error as E;
     let safe = Retry::Safe(None);
     match e {
@@ -416,7 +426,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(1);
         r.resolve(&uri, &config, next_timeout(deadline, None))
             .map(|a| a.iter().copied().collect())
-            .map_err(map_error)
+            .map_err(|e| map_error(e, false))
     }
 
     #[test]

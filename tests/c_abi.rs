@@ -96,6 +96,13 @@ fn c_test_program_passes_linked_against_the_static_library() {
 }
 
 #[test]
+fn host_program_habits_thread_exit_destructors_nested_calls_and_zero_waits() {
+    let (emu, _) = run_suite("tests/c/test_host.c", "test_host", Link::Shared);
+    // The zero-length waits polled once each.
+    assert!(emu.count("/api/v1/offline/download/process") >= 3);
+}
+
+#[test]
 fn c_workflow_program_passes() {
     let (emu, _) = run_suite("tests/c/test_workflow.c", "test_workflow", Link::Shared);
     assert_eq!(

@@ -38,3 +38,13 @@ fn callback_corpus_replays() {
 fn config_corpus_replays() {
     replay("config", pan_offline::fuzzing::config);
 }
+
+#[test]
+fn expired_at_corpus_replays() {
+    replay("expired_at", pan_offline::fuzzing::expired_at);
+}
+
+#[test]
+fn http_fields_corpus_replays() {
+    replay("http_fields", pan_offline::fuzzing::http_fields);
+}

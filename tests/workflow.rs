@@ -230,7 +230,8 @@ fn a_stalled_server_times_out_in_about_the_configured_limit() {
     )
     .expect_err("stalls");
     let took = t.elapsed();
-    assert_eq!(e.status(), Status::Timeout, "{e}");
+    // The request was sent: the create's outcome is unknown, not a plain time-out.
+    assert_eq!(e.status(), Status::OutcomeUnknown, "{e}");
     assert!(
         took >= Duration::from_millis(1400) && took < Duration::from_millis(2500),
         "{took:?}"
@@ -347,20 +348,24 @@ fn the_token_limit_does_not_fetch_another_token() {
 }
 
 #[test]
-fn a_token_near_expiry_is_renewed_before_use() {
+fn a_token_that_expires_within_the_minute_is_renewed_on_its_401() {
+    // A token is kept at least a minute whatever `expiredAt` says (so that clocks that
+    // disagree cannot cause a token storm); one the service lets expire sooner is renewed
+    // once, on the 401 it brings.
     let emu = Emulator::start();
-    emu.configure(r#"{"token_ttl":3}"#);
+    emu.configure(r#"{"token_ttl":2}"#);
     let c = credentials_client(&emu, "");
     create(&c, None, &source(&emu, 10)).expect("first");
     create(&c, None, &source(&emu, 10)).expect("cached");
     assert_eq!(emu.count("/api/v1/access_token"), 1);
-    std::thread::sleep(Duration::from_millis(3100));
-    create(&c, None, &source(&emu, 10)).expect("renewed");
+    std::thread::sleep(Duration::from_millis(2100));
+    create(&c, None, &source(&emu, 10)).expect("renewed after a 401");
+    create(&c, None, &source(&emu, 10)).expect("the renewed one, cached");
     assert_eq!(emu.count("/api/v1/access_token"), 2);
     assert_eq!(
         emu.count("/api/v1/offline/download"),
-        3,
-        "no call was refused first"
+        5,
+        "one call was refused once, then repeated with the new token"
     );
 }
 

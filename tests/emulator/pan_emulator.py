@@ -20,6 +20,7 @@ POST /__emu/shutdown. Fault keys are documented in `Fault` below.
 """
 
 import argparse
+import base64
 import http.server
 import itertools
 import json
@@ -61,6 +62,9 @@ class State:
         self.token_seq = itertools.count(1)
         self.base = ""
         self.resolve = {}
+        self.clock_skew_s = 0.0  # the emulator's clock minus the real one, for Date/expiredAt
+        self.expiry_format = "offset"
+        self.send_date = True
         for entry in args.resolve:
             name, _, addr = entry.rpartition(":") if entry.count(":") == 1 else entry.partition(":")
             if not ipaddress.ip_address(addr.strip("[]")).is_loopback:
@@ -76,6 +80,22 @@ class State:
                         del self.faults[i]
                     return dict(f)
         return None
+
+
+def expired_at_text(exp):
+    """`expiredAt` for a token expiring at `exp` (real epoch seconds), on the emulator's clock
+    (shifted by clock_skew_s) and in the form set by expiry_format: "offset" (the service's
+    +08:00, the default), "compact" (+0800), "z" (UTC), "fraction" (milliseconds), "naive"
+    (no offset: the service's zone) or "garbage"."""
+    t = datetime.fromtimestamp(exp + STATE.clock_skew_s, CST)
+    return {
+        "offset": lambda: t.isoformat(timespec="seconds"),
+        "compact": lambda: t.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "z": lambda: t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "fraction": lambda: t.isoformat(timespec="milliseconds"),
+        "naive": lambda: t.strftime("%Y-%m-%d %H:%M:%S"),
+        "garbage": lambda: "in thirty days",
+    }[STATE.expiry_format]()
 
 
 def trace_id():
@@ -226,6 +246,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+    def date_time_string(self, timestamp=None):
+        """The Date header, on the emulator's (possibly skewed) clock."""
+        return super().date_time_string((timestamp or time.time()) + STATE.clock_skew_s)
+
+    def send_header(self, keyword, value):
+        if keyword.lower() == "date" and not STATE.send_date:
+            return
+        super().send_header(keyword, value)
 
     def setup(self):
         super().setup()
@@ -418,8 +447,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if fault and not self.apply_fault(fault, method, path, query, body, entry):
             return
         status, answer, extra = self.api(method, path, query, body, entry)
-        if fault and "chunked" in fault:
-            return self.send_chunked(fault["chunked"], status, answer)
+        if fault and ("chunked" in fault or "trailer_bytes" in fault):
+            return self.send_chunked(fault.get("chunked", 64), status, answer,
+                                     fault.get("trailer_bytes", 0))
         if fault and fault.get("close_delimited"):
             return self.send_close_delimited(status, answer)
         if fault and (fault.get("truncate") or "content_length" in fault or "drip_ms" in fault):
@@ -432,7 +462,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         """Class Fault: keys a test may combine.
         delay_ms      sleep before answering
         drop          "before": close without acting; "after": act, then close unanswered
-        status, body, headers    answer this raw HTTP response instead (no action)
+        status, body, headers    answer this raw HTTP response instead (no action); body_b64
+                      gives the body as base64 bytes (a byte-order mark, GBK text)
+        raw           write these bytes (latin-1 text, or raw_b64) as the whole answer, then
+                      close (no action): folded headers and other odd heads
+        trailer_bytes act, answer chunked, then send this many bytes of trailer fields
         code, message            answer this envelope error with HTTP 200 (no action)
         redirect      answer 302 to this URL (no action)
         oversize      answer 200 with a body of this many bytes (no action)
@@ -453,9 +487,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.api(method, path, query, body, entry)
             self.drop()
             return False
+        if "raw" in f or "raw_b64" in f:
+            data = base64.b64decode(f["raw_b64"]) if "raw_b64" in f else f["raw"].encode("latin-1")
+            try:
+                self.wfile.write(data)
+                self.wfile.flush()
+            except OSError:
+                pass
+            self.close_connection = True
+            return False
         if "status" in f:
             data = f.get("body", "")
             data = data.encode() if isinstance(data, str) else json.dumps(data).encode()
+            if "body_b64" in f:
+                data = base64.b64decode(f["body_b64"])
             ctype = "text/html" if data[:1] == b"<" else "application/json"
             self.send_raw(f["status"], data, f.get("headers"), ctype)
             return False
@@ -483,7 +528,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return False
         return True
 
-    def send_chunked(self, size, status, answer):
+    def send_chunked(self, size, status, answer, trailer_bytes=0):
         data = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -494,8 +539,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             piece = data[i:i + size]
             self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
             self.wfile.flush()
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
+        self.wfile.write(b"0\r\n")
+        try:
+            line = b"X-Pad: " + b"a" * 1000 + b"\r\n"
+            for _ in range(trailer_bytes // len(line)):
+                self.wfile.write(line)
+            self.wfile.write(b"\r\n")
+            self.wfile.flush()
+        except OSError:  # the client gave up on an endless trailer section
+            self.close_connection = True
+            return
         self._served = self.requests_on_conn() + 1
 
     def send_close_delimited(self, status, answer):
@@ -594,8 +647,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             tok = f"tok-{cid}-{next(STATE.token_seq)}-{uuid.uuid4().hex}"
             exp = now + STATE.token_ttl
             STATE.tokens[tok] = exp
-        expired_at = datetime.fromtimestamp(exp, CST).isoformat(timespec="seconds")
-        return envelope(0, "ok", {"accessToken": tok, "expiredAt": expired_at})
+        return envelope(0, "ok", {"accessToken": tok, "expiredAt": expired_at_text(exp)})
 
     def create(self, body, entry, oss):
         obj, err = self.json_body(body)
@@ -696,7 +748,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     STATE.tokens[t] = None
                 for t in obj.get("revoke", []):
                     STATE.tokens.pop(t, None)
-                for key in ("token_ttl", "max_tokens", "rate", "idle_close_ms", "task_seconds"):
+                for key in ("token_ttl", "max_tokens", "rate", "idle_close_ms", "task_seconds",
+                            "clock_skew_s", "expiry_format", "send_date"):
                     if key in obj:
                         setattr(STATE, key, obj[key])
                 return self.send_json({"ok": True})

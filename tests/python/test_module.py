@@ -51,6 +51,17 @@ class ModuleTest(unittest.TestCase):
         finally:
             del os.environ["SSL_CERT_FILE"]
 
+    def test_a_lost_answer_is_an_unknown_outcome(self):
+        import json
+        import urllib.request
+        req = urllib.request.Request(BASE + "/__emu/faults", data=json.dumps({"drop": "after", "path": "/api/v1/offline/download"}).encode(),
+                                     method="POST")
+        urllib.request.build_opener(urllib.request.ProxyHandler({})).open(req).read()
+        with self.assertRaises(pan_offline.OutcomeUnknown) as cm:
+            self.client.offline_download("https://example.com/lost.mp4", token="test-token")
+        self.assertEqual(cm.exception.status, pan_offline.ERR_OUTCOME_UNKNOWN)
+        self.assertIn("may have been created", cm.exception.message)
+
     def test_cancel_and_callback_exceptions(self):
         task = self.client.offline_download(BASE + "/files/big.bin?size=50000000")
         with self.assertRaises(pan_offline.Cancelled):

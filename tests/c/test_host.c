@@ -1,0 +1,112 @@
+/* Host programs as they are: pan_* called from a thread-exit destructor (as logging libraries
+ * do from pthread_key_create destructors), a pan_* call nested in the progress callback of a
+ * wait, and a wait with timeout_ms 0. Needs PAN_API_BASE_URL (the emulator, token
+ * "test-token"). Prints "N passed, N failed". */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+
+static pthread_key_t key;
+static int destructor_ran;
+static int destructor_ok;
+
+/* Runs after the thread's own storage may be gone: every export must still answer. */
+static void at_thread_exit(void *value) {
+    (void)value;
+    int ok = 1;
+    const char *m = pan_last_error_message();
+    ok &= m != NULL;
+    const char *t = pan_last_trace_id();
+    ok &= t != NULL;
+    char buf[64];
+    size_t n = pan_last_error_copy(buf, sizeof buf);
+    ok &= n < sizeof buf && buf[n] == '\0';
+    (void)pan_last_error_code();
+    (void)pan_last_api_code();
+    ok &= pan_strerror(PAN_ERR_NETWORK) != NULL && pan_version() != NULL;
+    int64_t id = 0;
+    /* A fallible call: it cannot store its error, but it returns its status. */
+    ok &= pan_offline_download(NULL, "{}", &id) == PAN_ERR_NULL_ARGUMENT;
+    ok &= pan_offline_download("test-token", "not json", &id) == PAN_ERR_INVALID_JSON;
+    int32_t st;
+    int64_t file;
+    ok &= pan_callback_parse("{\"status\":0,\"fileID\":3}", &st, &file, NULL, 0) == PAN_OK;
+    destructor_ok = ok;
+    destructor_ran = 1;
+}
+
+static void *worker(void *arg) {
+    (void)arg;
+    pthread_setspecific(key, (void *)1);
+    /* Leave an error behind, so the thread's storage is in use. */
+    int64_t id;
+    pan_offline_download("test-token", "{\"url\":\"ftp://x\"}", &id);
+    return NULL;
+}
+
+struct nested {
+    pan_client *client;
+    int calls;
+};
+
+/* Makes a failing call of its own on every poll. */
+static int32_t nested_call(void *user_data, int64_t task_id, double progress, int32_t status) {
+    (void)task_id;
+    (void)progress;
+    (void)status;
+    struct nested *n = user_data;
+    double p;
+    int32_t s;
+    if (pan_offline_download_progress(n->client, "test-token", -5, &p, &s) == PAN_ERR_INVALID_ARGUMENT)
+        n->calls++;
+    return 0;
+}
+
+int main(void) {
+    char config[512];
+    const char *base = getenv("PAN_API_BASE_URL");
+    CHECK(base != NULL);
+    if (!base)
+        return 1;
+    snprintf(config, sizeof config, "{\"baseUrl\":\"%s\",\"pollIntervalMs\":200}", base);
+    pan_client *c = pan_client_new(config);
+    CHECK(c != NULL);
+
+    /* 1. Thread-exit destructors. */
+    CHECK(pthread_key_create(&key, at_thread_exit) == 0);
+    for (int i = 0; i < 4; i++) {
+        pthread_t th;
+        destructor_ran = destructor_ok = 0;
+        CHECK(pthread_create(&th, NULL, worker, NULL) == 0);
+        CHECK(pthread_join(th, NULL) == 0);
+        CHECK(destructor_ran && destructor_ok);
+    }
+
+    /* 2. A call nested in the callback leaves nothing behind: the wait's outcome is what the
+     * error state shows. */
+    int64_t task = 0;
+    CHECK(pan_client_offline_download(c, "test-token", "{\"url\":\"https://example.com/n.mp4\"}", &task) == PAN_OK);
+    struct nested n = {c, 0};
+    int32_t status = -1;
+    CHECK(pan_offline_download_wait(c, "test-token", task, 20000, nested_call, &n, &status) == PAN_OK);
+    CHECK(status == PAN_TASK_SUCCEEDED);
+    CHECK(n.calls > 0);
+    CHECK(pan_last_error_code() == PAN_OK);
+    CHECK(strcmp(pan_last_error_message(), "") == 0);
+    CHECK(pan_last_api_code() == 0);
+    CHECK(strstr(pan_last_trace_id(), "emulator") != NULL); /* the last poll's, not "" */
+
+    /* 3. timeout_ms 0 polls once. A finished task: PAN_OK at once. */
+    status = -1;
+    CHECK(pan_offline_download_wait(c, "test-token", task, 0, NULL, NULL, &status) == PAN_OK);
+    CHECK(status == PAN_TASK_SUCCEEDED);
+    int64_t fresh = 0;
+    CHECK(pan_client_offline_download(c, "test-token", "{\"url\":\"https://example.com/f.mp4\"}", &fresh) == PAN_OK);
+    CHECK(pan_offline_download_wait(c, "test-token", fresh, 0, NULL, NULL, &status) == PAN_ERR_TIMEOUT);
+
+    pan_client_free(c);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed != 0;
+}
