@@ -406,7 +406,11 @@ fn bad_input_of_every_kind_is_refused_with_a_precise_code_and_sends_nothing() {
         let cfg = c(json.to_vec());
         // SAFETY: a valid C string.
         let client = unsafe { pan_client_new(cfg.as_ptr()) };
-        let rc = if client.is_null() { want } else { PAN_OK };
+        let rc = if client.is_null() {
+            pan_last_error_code()
+        } else {
+            PAN_OK
+        };
         m.case(name, want, mention, rc);
         // SAFETY: NULL or a client from pan_client_new.
         unsafe { pan_client_free(client) };
@@ -515,6 +519,104 @@ fn bad_input_of_every_kind_is_refused_with_a_precise_code_and_sends_nothing() {
         br#"{"proxy":"::::"}"#,
         PAN_ERR_INVALID_ARGUMENT,
         "`proxy`",
+    );
+    new_case(
+        &mut m,
+        "baseUrl IDN host",
+        r#"{"baseUrl":"https://例子.example"}"#.as_bytes(),
+        PAN_ERR_INVALID_ARGUMENT,
+        "xn--",
+    );
+    new_case(
+        &mut m,
+        "baseUrl full-width host",
+        r#"{"baseUrl":"https://ｅｘａｍｐｌｅ.com"}"#.as_bytes(),
+        PAN_ERR_INVALID_ARGUMENT,
+        "not ASCII",
+    );
+    new_case(
+        &mut m,
+        "baseUrl backslash before @",
+        r#"{"baseUrl":"http://h:8080\\\\@127.0.0.1:8080"}"#.as_bytes(),
+        PAN_ERR_INVALID_ARGUMENT,
+        "base URL",
+    );
+    new_case(
+        &mut m,
+        "baseUrl < in path",
+        r#"{"baseUrl":"http://127.0.0.1:8080/a<b>"}"#.as_bytes(),
+        PAN_ERR_INVALID_ARGUMENT,
+        "percent-encode",
+    );
+    new_case(
+        &mut m,
+        "baseUrl with password",
+        r#"{"baseUrl":"https://admin:hunter2@open-api.123pan.com"}"#.as_bytes(),
+        PAN_ERR_INVALID_ARGUMENT,
+        "password",
+    );
+    new_case(
+        &mut m,
+        "baseUrl port 99999",
+        r#"{"baseUrl":"https://h:99999"}"#.as_bytes(),
+        PAN_ERR_INVALID_ARGUMENT,
+        "port",
+    );
+    new_case(
+        &mut m,
+        "proxy port 99999",
+        r#"{"proxy":"http://127.0.0.1:99999"}"#.as_bytes(),
+        PAN_ERR_INVALID_ARGUMENT,
+        "`99999`",
+    );
+    new_case(
+        &mut m,
+        "proxy unknown scheme",
+        r#"{"proxy":"gopher://127.0.0.1:70"}"#.as_bytes(),
+        PAN_ERR_INVALID_ARGUMENT,
+        "scheme",
+    );
+    new_case(
+        &mut m,
+        "proxy with a path",
+        r#"{"proxy":"http://127.0.0.1:3128/x"}"#.as_bytes(),
+        PAN_ERR_INVALID_ARGUMENT,
+        "path",
+    );
+    new_case(
+        &mut m,
+        "cleartext base through a remote proxy",
+        r#"{"baseUrl":"http://127.0.0.1:1","proxy":"http://proxy.example:3128"}"#.as_bytes(),
+        PAN_ERR_INVALID_ARGUMENT,
+        "cleartext",
+    );
+    new_case(
+        &mut m,
+        "noProxy not a string",
+        r#"{"noProxy":["a"]}"#.as_bytes(),
+        PAN_ERR_INVALID_ARGUMENT,
+        "`noProxy`",
+    );
+    new_case(
+        &mut m,
+        "resolve not an array",
+        r#"{"resolve":"a:1:127.0.0.1"}"#.as_bytes(),
+        PAN_ERR_INVALID_ARGUMENT,
+        "`resolve`",
+    );
+    new_case(
+        &mut m,
+        "resolve without address",
+        r#"{"resolve":["a:1"]}"#.as_bytes(),
+        PAN_ERR_INVALID_ARGUMENT,
+        "resolve[0]",
+    );
+    new_case(
+        &mut m,
+        "resolve bad address",
+        r#"{"resolve":["a:1:1.2.3"]}"#.as_bytes(),
+        PAN_ERR_INVALID_ARGUMENT,
+        "resolve[0]",
     );
     new_case(
         &mut m,
