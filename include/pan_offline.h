@@ -418,7 +418,8 @@ int32_t pan_offline_download_wait(const pan_client *client,
  *                        the callback's own scale, not `PAN_TASK_*`.
  * @param file_id_out     receives the new file's ID (0 when absent, as after a failure).
  * @param reason_buf      receives the failure reason (`""` on success) with `snprintf`
- *                        rules: at most `reason_buf_len - 1` bytes and a NUL. May be NULL when
+ *                        rules: at most `reason_buf_len - 1` bytes and a NUL, cut between
+ *                        UTF-8 characters, never inside one. May be NULL when
  *                        `reason_buf_len` is 0. Control characters in it are escaped
  *                        (`\u{0}`, `\r`, `\n`), so a NUL sent by the server cannot cut it
  *                        short and a line break cannot forge a log line.
@@ -503,7 +504,8 @@ const char *pan_last_error_message(void);
  *
  * @param buf      the destination, or NULL (with `buf_len` 0) to ask for the length.
  * @param buf_len  the size of `buf` in bytes. At most `buf_len - 1` bytes and a NUL are
- *                 written; nothing is written when `buf` is NULL or `buf_len` is 0.
+ *                 written, cut between UTF-8 characters (so the copy is valid UTF-8);
+ *                 nothing is written when `buf` is NULL or `buf_len` is 0.
  * @return the length of the whole message in bytes, without the NUL: when it is `>= buf_len`
  *         the copy was cut.
  *

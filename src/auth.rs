@@ -5,6 +5,7 @@
 //! expires or once after a 401 "invalid token", and never fetches another on "tokens number has
 //! exceeded the limit".
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -37,9 +38,12 @@ pub(crate) struct TokenCache {
     // Held across a fetch on purpose: concurrent callers wait for it and share its result
     // instead of each fetching a token of their own.
     cached: Mutex<Option<(Token, Instant)>>,
-    /// The tokens this client held before the current one (the last few): a server may still
-    /// echo one, so they stay secrets.
-    retired: Mutex<Vec<Arc<Secret>>>,
+    /// The tokens this client holds and held (the last few): secrets in every call of the
+    /// client, those with a token of the caller's too, since a server may echo any of them.
+    held: Mutex<Vec<Arc<Secret>>>,
+    /// Whether `held` has any: spares calls with the caller's token a lock when the client
+    /// never fetched one.
+    any_held: AtomicBool,
 }
 
 impl TokenCache {
@@ -75,22 +79,22 @@ impl TokenCache {
                 fresh.server_time,
                 local_now,
             );
-        if let Some((old, _)) = cached.replace((fresh.token.clone(), renew_at)) {
-            let mut retired = self.retired.lock().unwrap_or_else(|p| p.into_inner());
-            if retired.len() >= MAX_RETIRED {
-                retired.remove(0);
-            }
-            retired.push(Arc::new(Secret::new(old.as_str())));
+        *cached = Some((fresh.token.clone(), renew_at));
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if held.len() > MAX_RETIRED {
+            held.remove(0);
         }
+        held.push(Arc::new(Secret::new(fresh.token.as_str())));
+        self.any_held.store(true, Ordering::Release);
         Ok(fresh.token)
     }
 
-    /// The tokens this client held before the current one.
-    pub(crate) fn retired(&self) -> Vec<Arc<Secret>> {
-        self.retired
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+    /// The tokens this client holds and held.
+    pub(crate) fn held(&self) -> Vec<Arc<Secret>> {
+        if !self.any_held.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 

@@ -100,6 +100,19 @@ impl Client {
         if let Some(p) = route.password.as_deref().filter(|p| !p.is_empty()) {
             secrets.push(Secret::new(p));
         }
+        if let Some(proxy) = route.proxy.as_ref().filter(|p| p.password().is_some()) {
+            // The credentials as they travel to a CONNECT proxy (`Proxy-Authorization: Basic`,
+            // RFC 7617), in case the proxy or a server echoes that header.
+            use base64::Engine;
+            let basic = format!(
+                "{}:{}",
+                proxy.username().unwrap_or_default(),
+                proxy.password().unwrap_or_default()
+            );
+            secrets.push(Secret::new(
+                &base64::engine::general_purpose::STANDARD.encode(basic),
+            ));
+        }
         let proxy_tls = route
             .proxy
             .as_ref()
@@ -169,17 +182,19 @@ impl Client {
         deadline: Instant,
         read: impl Fn(&Answer) -> Result<T>,
     ) -> Result<T> {
+        // The tokens the client holds and held are secrets in every call.
+        let held = self.tokens.held();
+        let held: Vec<&Secret> = held.iter().map(|s| &**s).collect();
         match req.auth {
-            Auth::None => self.send_with_retries(req, None, &[], deadline, &read),
+            Auth::None => self.send_with_retries(req, None, &held, deadline, &read),
             Auth::Token(Some(token)) => {
-                self.send_with_retries(req, Some(token), &[], deadline, &read)
+                self.send_with_retries(req, Some(token), &held, deadline, &read)
             }
             Auth::Token(None) => {
                 let token = self.tokens.get(self, None, deadline)?;
-                // Tokens the client held before are secrets still.
-                let retired = self.tokens.retired();
-                let retired: Vec<&Secret> = retired.iter().map(|s| &**s).collect();
-                match self.send_with_retries(req, Some(&token), &retired, deadline, &read) {
+                let held = self.tokens.held();
+                let held: Vec<&Secret> = held.iter().map(|s| &**s).collect();
+                match self.send_with_retries(req, Some(&token), &held, deadline, &read) {
                     // Refused as invalid: the service did not act, so the request may be
                     // repeated once with a renewed token. ("Too many tokens" is another
                     // status: fetching yet another token would make it worse.)
@@ -189,7 +204,9 @@ impl Client {
                             .tokens
                             .get(self, Some(&token), deadline)
                             .map_err(|e| e.redact(&[&stale]))?;
-                        self.send_with_retries(req, Some(&renewed), &retired, deadline, &read)
+                        let held = self.tokens.held();
+                        let held: Vec<&Secret> = held.iter().map(|s| &**s).collect();
+                        self.send_with_retries(req, Some(&renewed), &held, deadline, &read)
                             .map_err(|e| e.redact(&[&stale]))
                     }
                     other => other,
@@ -202,7 +219,7 @@ impl Client {
         &self,
         req: &Request<'_>,
         token: Option<&Token>,
-        retired: &[&Secret],
+        held: &[&Secret],
         deadline: Instant,
         read: &impl Fn(&Answer) -> Result<T>,
     ) -> Result<T> {
@@ -214,7 +231,7 @@ impl Client {
             .iter()
             .chain(token_secret.as_deref())
             .chain(extra.as_ref())
-            .chain(retired.iter().copied())
+            .chain(held.iter().copied())
             .collect();
         let finish = |err: Error| err.context(req.what).redact(&secrets);
         let mut attempt: u32 = 0;

@@ -198,15 +198,10 @@ impl Config {
     /// The secrets of this configuration: the client secret and the passwords of the base and
     /// proxy URLs.
     pub(crate) fn secrets(&self) -> Vec<Secret> {
-        let base_password = parse_http_url(&self.base_url)
-            .ok()
-            .and_then(|u| u.userinfo)
-            .and_then(|u| u.split_once(':'))
-            .map(|(_, p)| p.to_owned());
         [
             self.client_secret.clone(),
             self.proxy.as_deref().and_then(password_of),
-            base_password,
+            password_of(&self.base_url),
         ]
         .into_iter()
         .flatten()

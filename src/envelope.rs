@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{Error, Retry, Status, MAX_TRACE_ID_CHARS};
-use crate::redact::{printable, quote, scrub, Secret};
+use crate::redact::{clean, printable, quote, Secret};
 
 /// The message with which the service tells "too many tokens" apart from an invalid token.
 const TOKEN_LIMIT_MESSAGE: &str = "tokens number has exceeded the limit";
@@ -92,7 +92,7 @@ pub(crate) fn interpret(a: &HttpAnswer<'_>) -> Result<Answer, Error> {
         .with_retry(Retry::ReadOnly));
     };
     let trace_id = match raw.trace_id {
-        Some(t) => printable(&scrub(&t, a.secrets), MAX_TRACE_ID_CHARS),
+        Some(t) => clean(&t, MAX_TRACE_ID_CHARS, a.secrets),
         None => String::new(),
     };
     let message = quote(raw.message.as_deref().unwrap_or(""), QUOTE_MAX, a.secrets);

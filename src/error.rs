@@ -1,10 +1,9 @@
 //! The one error type of the library, and the stable status codes it maps to.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
-use crate::redact::{printable, scrub, Secret};
+use crate::redact::{clean, Secret};
 
 /// Longest message handed out, in characters (the longest the library writes is a few
 /// hundred).
@@ -195,22 +194,11 @@ impl Error {
     }
 
     /// Removes every piece of every secret from the message and the trace ID (a server may
-    /// echo the token), then escapes what is left (see `redact.rs`).
+    /// echo the token), escapes what is left and caps it (see `redact.rs`).
     pub(crate) fn redact(mut self, secrets: &[&Secret]) -> Error {
-        for (text, max) in [
-            (&mut self.message, MAX_MESSAGE_CHARS),
-            (&mut self.trace_id, MAX_TRACE_ID_CHARS),
-        ] {
-            if let Cow::Owned(clean) = scrub(text, secrets) {
-                *text = clean;
-            }
-            if text
-                .chars()
-                .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
-                || text.len() > max
-            {
-                *text = printable(text, max);
-            }
+        self.message = clean(&self.message, MAX_MESSAGE_CHARS, secrets);
+        if !self.trace_id.is_empty() {
+            self.trace_id = clean(&self.trace_id, MAX_TRACE_ID_CHARS, secrets);
         }
         self
     }

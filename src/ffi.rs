@@ -638,7 +638,8 @@ pub unsafe extern "C" fn pan_offline_download_wait(
 ///                        the callback's own scale, not `PAN_TASK_*`.
 /// @param file_id_out     receives the new file's ID (0 when absent, as after a failure).
 /// @param reason_buf      receives the failure reason (`""` on success) with `snprintf`
-///                        rules: at most `reason_buf_len - 1` bytes and a NUL. May be NULL when
+///                        rules: at most `reason_buf_len - 1` bytes and a NUL, cut between
+///                        UTF-8 characters, never inside one. May be NULL when
 ///                        `reason_buf_len` is 0. Control characters in it are escaped
 ///                        (`\u{0}`, `\r`, `\n`), so a NUL sent by the server cannot cut it
 ///                        short and a line break cannot forge a log line.
@@ -749,13 +750,18 @@ pub unsafe extern "C" fn pan_string_free(s: *mut c_char) {
     }
 }
 
-/// Copies `src` to a caller's buffer with `snprintf` rules (at most `len - 1` bytes and a NUL).
+/// Copies `src` to a caller's buffer with `snprintf` rules (at most `len - 1` bytes and a NUL),
+/// cutting only between UTF-8 characters.
 ///
 /// # Safety
 /// `buf` is NULL or has `len` writable bytes.
 unsafe fn copy_to_buf(src: &[u8], buf: *mut c_char, len: usize) {
     if !buf.is_null() && len > 0 {
-        let n = src.len().min(len - 1);
+        let mut n = src.len().min(len - 1);
+        // A cut falls between characters, so that what the caller gets is valid UTF-8.
+        while n < src.len() && n > 0 && src[n] & 0xC0 == 0x80 {
+            n -= 1;
+        }
         // SAFETY: n + 1 <= len bytes, as the caller promises; library memory never overlaps
         // a caller's buffer.
         unsafe {
@@ -795,7 +801,8 @@ pub extern "C" fn pan_last_error_message() -> *const c_char {
 ///
 /// @param buf      the destination, or NULL (with `buf_len` 0) to ask for the length.
 /// @param buf_len  the size of `buf` in bytes. At most `buf_len - 1` bytes and a NUL are
-///                 written; nothing is written when `buf` is NULL or `buf_len` is 0.
+///                 written, cut between UTF-8 characters (so the copy is valid UTF-8);
+///                 nothing is written when `buf` is NULL or `buf_len` is 0.
 /// @return the length of the whole message in bytes, without the NUL: when it is `>= buf_len`
 ///         the copy was cut.
 ///

@@ -105,13 +105,13 @@ pub(crate) fn route(
     })
 }
 
-/// The password in a proxy URL of the configuration, if it has one (to be kept out of
-/// messages even before the URL is checked).
+/// The password in a URL of the configuration, if it has one (to be kept out of messages
+/// even before the URL is checked, typos included): what follows the first `:` of the user
+/// information, which runs from after the scheme's `//` (or `:`, or the start) to the last
+/// `@` of the text.
 pub(crate) fn password_of(url: &str) -> Option<String> {
-    let after = url.split_once("://").map_or(url, |(_, a)| a);
-    let authority = &after[..after.find(['/', '?', '#']).unwrap_or(after.len())];
-    let (userinfo, _) = authority.rsplit_once('@')?;
-    let (_, pass) = userinfo.split_once(':')?;
+    let (userinfo, _) = userinfo_span(url)?;
+    let (_, pass) = url[userinfo].split_once(':')?;
     Some(
         percent_encoding::percent_decode_str(pass)
             .decode_utf8_lossy()
@@ -119,20 +119,34 @@ pub(crate) fn password_of(url: &str) -> Option<String> {
     )
 }
 
-/// `url` with whatever precedes the host's `@` replaced by `***`.
+/// Where the user information of `url` is (a byte range), if it has any: up to its last `@`,
+/// whatever characters the password holds.
+fn userinfo_span(url: &str) -> Option<(std::ops::Range<usize>, usize)> {
+    let at = url.rfind('@')?;
+    let start = url[..at]
+        .find("://")
+        .map(|i| i + 3)
+        .or_else(|| url[..at].find(":/").map(|i| i + 2))
+        .unwrap_or(0);
+    let start = start + url[start..at].bytes().take_while(|b| *b == b'/').count();
+    Some((start..at, at))
+}
+
+/// `url` with its user information replaced by `***`, and a "port" that is not a number
+/// (a password whose host was forgotten: `http://user:Secret`) hidden too.
 pub(crate) fn hide_userinfo(url: &str) -> String {
-    let (scheme, after) = match url.split_once("://") {
-        Some((s, a)) => (Some(s), a),
-        None => (None, url),
-    };
-    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
-    let authority = &after[..end];
-    match authority.rsplit_once('@') {
-        Some((_, host)) => {
-            let scheme = scheme.map(|s| format!("{s}://")).unwrap_or_default();
-            format!("{scheme}***@{host}{}", &after[end..])
+    if let Some((span, at)) = userinfo_span(url) {
+        return format!("{}***{}", &url[..span.start], &url[at..]);
+    }
+    let after = url.find("://").map_or(0, |i| i + 3);
+    let end = url[after..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| after + i);
+    match url[after..end].rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && !port.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{}{host}:***{}", &url[..after], &url[end..])
         }
-        None => url.to_owned(),
+        _ => url.to_owned(),
     }
 }
 
@@ -558,5 +572,26 @@ mod tests {
         assert_eq!(password_of("http://h:1"), None);
         assert_eq!(hide_userinfo("socks5://u:pw@h:1/x"), "socks5://***@h:1/x");
         assert_eq!(hide_userinfo("u:pw@h"), "***@h");
+        for (typo, shown) in [
+            (
+                "http:/u:Secret-Password-99@127.0.0.1:1",
+                "http:/***@127.0.0.1:1",
+            ),
+            ("http//u:Secret-Password-99@h", "***@h"),
+            ("http:///u:Secret-Password-99@h", "http:///***@h"),
+            ("//u:Secret-Password-99@h", "//***@h"),
+            ("http://u:Secret-Password-99", "http://u:***"),
+            (
+                "http://u:p@ss:w/rd#LongSecret?x@127.0.0.1:99999",
+                "http://***@127.0.0.1:99999",
+            ),
+            ("http://h:8080/a", "http://h:8080/a"),
+        ] {
+            assert_eq!(hide_userinfo(typo), shown, "{typo}");
+        }
+        assert_eq!(
+            password_of("http://u:p@ss:w/rd#LongSecret?x@127.0.0.1:99999").as_deref(),
+            Some("p@ss:w/rd#LongSecret?x")
+        );
     }
 }

@@ -8,12 +8,14 @@
 //! A secret is removed not only whole but in part: every stretch of text that shares
 //! [`WINDOW`] or more consecutive bytes with the secret is replaced by `<redacted>`, so that a
 //! server page which reflects 33 characters of a token, or a quote cut in the middle of one,
-//! gives nothing away. The secret is looked for in each form a server may echo it in: as
-//! sent, JSON-escaped (minimal, with `\/`, and ASCII-only with `\uXXXX`), percent-encoded
-//! (RFC 3986 §2.1, all reserved characters, or all but `/`, or form-encoded with `+`), and
-//! HTML-escaped. ASCII letters are compared without regard to case (percent-encoding's hex
-//! digits may be either case). Secrets shorter than [`WINDOW`] bytes are removed where they
-//! occur whole.
+//! gives nothing away. The text is searched as it is and decoded — percent-escapes (RFC 3986
+//! §2.1), JSON escapes (RFC 8259 §7, `\u0041` included) and HTML character references (named
+//! and numeric) of any extent — so a secret comes out in no encoding a server may echo it in;
+//! form-encoding's `+` for a space is looked for as a form of the secret. ASCII letters are
+//! compared without regard to case. After escaping, the
+//! text is searched once more: a secret that itself holds `\r` or `\u{0}` as text must not
+//! be spelled out by the escapes of what the server sent. Secrets shorter than [`WINDOW`]
+//! bytes are removed where they occur whole.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -26,9 +28,6 @@ pub(crate) const WINDOW: usize = 8;
 /// Secrets (in any form) shorter than this are not looked for at all: they would match
 /// ordinary words.
 const MIN_SHORT: usize = 3;
-/// Sets bit 5 of every byte: ASCII letters compare without case (a few punctuation pairs,
-/// such as `@` and `` ` ``, compare equal too, which only ever removes more).
-const FOLD: u64 = 0x2020_2020_2020_2020;
 
 /// One secret, prepared for [`scrub`]: every [`WINDOW`]-byte piece of each of its forms, and
 /// the forms too short to have one.
@@ -50,7 +49,7 @@ impl Secret {
         let mut short = Vec::new();
         for form in forms(secret) {
             if form.len() >= WINDOW {
-                pieces.extend(form.windows(WINDOW).map(fold));
+                pieces.extend(form.windows(WINDOW).map(word));
             } else if form.len() >= MIN_SHORT {
                 short.push(form);
             }
@@ -91,46 +90,34 @@ pub(crate) fn token_secret(token: &str) -> Rc<Secret> {
     s
 }
 
-/// `text` with every piece of every secret replaced by `<redacted>`.
+/// `text` with every piece of every secret, in any encoding, replaced by `<redacted>`.
 pub(crate) fn scrub<'t>(text: &'t str, secrets: &[&Secret]) -> Cow<'t, str> {
     let bytes = text.as_bytes();
     if secrets.is_empty() || bytes.len() < MIN_SHORT {
         return Cow::Borrowed(text);
     }
-    // Byte ranges to remove, in order of their start, merged as they are found.
+    // Byte ranges of `text` to remove.
     let mut hits: Vec<(usize, usize)> = Vec::new();
-    let add = merge_push;
-    if bytes.len() >= WINDOW && secrets.iter().any(|s| !s.windows.is_empty()) {
-        for (i, w) in bytes.windows(WINDOW).enumerate() {
-            let w = fold(w);
-            if secrets.iter().any(|s| s.windows.contains(w)) {
-                add(i, i + WINDOW, &mut hits);
-            }
-        }
-    }
-    let mut short_hits = Vec::new();
-    for form in secrets.iter().flat_map(|s| &s.short) {
-        let mut from = 0;
-        while let Some(at) = find(&bytes[from..], form) {
-            short_hits.push((from + at, from + at + form.len()));
-            from += at + 1;
-        }
-    }
-    if !short_hits.is_empty() {
-        hits.extend(short_hits);
-        hits.sort_unstable();
-        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(hits.len());
-        for (s, e) in hits {
-            add(s, e, &mut merged);
-        }
-        hits = merged;
+    find(bytes, secrets, &mut |s, e| hits.push((s, e)));
+    // The same text decoded, when it holds anything to decode (trace IDs rarely do): each
+    // decoded byte knows the span of `text` it came from.
+    if bytes.iter().any(|b| matches!(b, b'%' | b'\\' | b'&')) {
+        let (decoded, origin) = decode(text);
+        find(&decoded, secrets, &mut |s, e| {
+            hits.push((origin[s].0, origin[e - 1].1))
+        });
     }
     if hits.is_empty() {
         return Cow::Borrowed(text);
     }
+    hits.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(hits.len());
+    for (s, e) in hits {
+        merge_push(s, e, &mut merged);
+    }
     let mut out = String::with_capacity(text.len());
     let mut at = 0;
-    for (start, end) in hits {
+    for (start, end) in merged {
         // Whole characters only: a secret's bytes may begin or end inside one.
         let start = floor_char(text, start.max(at));
         let end = ceil_char(text, end);
@@ -144,28 +131,206 @@ pub(crate) fn scrub<'t>(text: &'t str, secrets: &[&Secret]) -> Cow<'t, str> {
     Cow::Owned(out)
 }
 
-/// `s` with C0 and C1 control characters, DEL and the Unicode line and paragraph separators
-/// escaped (`\n`, `\u{2028}`, ...), cut to at most `max` characters (then `...` is appended):
-/// fit to quote in a message or hand to a host program's log. Valid UTF-8 by construction.
-pub(crate) fn printable(s: &str, max: usize) -> String {
-    let mut out = String::with_capacity(s.len().min(max.saturating_add(3)));
-    for (n, c) in s.chars().enumerate() {
-        if n == max {
-            out.push_str("...");
-            break;
-        }
-        if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
+/// Calls `hit(start, end)` for each stretch of `bytes` that is a piece of a secret.
+fn find(bytes: &[u8], secrets: &[&Secret], hit: &mut dyn FnMut(usize, usize)) {
+    if bytes.len() >= WINDOW && secrets.iter().any(|s| !s.windows.is_empty()) {
+        for (i, w) in bytes.windows(WINDOW).enumerate() {
+            let w = word(w);
+            if secrets.iter().any(|s| s.windows.contains(w)) {
+                hit(i, i + WINDOW);
+            }
         }
     }
+    for form in secrets.iter().flat_map(|s| &s.short) {
+        let mut from = 0;
+        while let Some(at) = position(&bytes[from..], form) {
+            hit(from + at, from + at + form.len());
+            from += at + 1;
+        }
+    }
+}
+
+/// `text` with percent-escapes, JSON escapes and HTML character references decoded, and for
+/// each decoded byte the span of `text` it came from.
+fn decode(text: &str) -> (Vec<u8>, Vec<(usize, usize)>) {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut origin = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let (ch, len) = match b[i] {
+            b'%' => match hex_at(b, i + 1, 2) {
+                Some(v) => {
+                    out.push(v as u8);
+                    origin.push((i, i + 3));
+                    i += 3;
+                    continue;
+                }
+                None => (None, 1),
+            },
+            b'\\' => json_escape(b, i),
+            b'&' => html_reference(b, i),
+            _ => (None, 1),
+        };
+        match ch {
+            Some(c) => {
+                let mut buf = [0u8; 4];
+                for byte in c.encode_utf8(&mut buf).bytes() {
+                    out.push(byte);
+                    origin.push((i, i + len));
+                }
+            }
+            None => {
+                for (k, &byte) in b.iter().enumerate().skip(i).take(len) {
+                    out.push(byte);
+                    origin.push((k, k + 1));
+                }
+            }
+        }
+        i += len;
+    }
+    (out, origin)
+}
+
+/// A JSON escape at `i` (which holds `\\`): the character and the escape's length, or
+/// `(None, 1)`.
+fn json_escape(b: &[u8], i: usize) -> (Option<char>, usize) {
+    let simple = match b.get(i + 1) {
+        Some(b'"') => Some('"'),
+        Some(b'\\') => Some('\\'),
+        Some(b'/') => Some('/'),
+        Some(b'n') => Some('\n'),
+        Some(b'r') => Some('\r'),
+        Some(b't') => Some('\t'),
+        Some(b'b') => Some('\u{8}'),
+        Some(b'f') => Some('\u{c}'),
+        _ => None,
+    };
+    if let Some(c) = simple {
+        return (Some(c), 2);
+    }
+    if b.get(i + 1) != Some(&b'u') {
+        return (None, 1);
+    }
+    let Some(unit) = hex_at(b, i + 2, 4) else {
+        return (None, 1);
+    };
+    if (0xD800..0xDC00).contains(&unit)
+        && b.get(i + 6) == Some(&b'\\')
+        && b.get(i + 7) == Some(&b'u')
+    {
+        if let Some(low) = hex_at(b, i + 8, 4).filter(|l| (0xDC00..0xE000).contains(l)) {
+            let c = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
+            return (char::from_u32(c), 12);
+        }
+    }
+    match char::from_u32(unit) {
+        Some(c) => (Some(c), 6),
+        None => (None, 1),
+    }
+}
+
+/// An HTML character reference at `i` (which holds `&`): `&#116;`, `&#x74;`, or one of the
+/// named ones a server escapes with (`&amp;`, `&lt;`, `&gt;`, `&quot;`, `&apos;`).
+fn html_reference(b: &[u8], i: usize) -> (Option<char>, usize) {
+    let Some(end) = b[i..].iter().take(12).position(|&c| c == b';') else {
+        return (None, 1);
+    };
+    let body = &b[i + 1..i + end];
+    let c = match body {
+        b"amp" => Some('&'),
+        b"lt" => Some('<'),
+        b"gt" => Some('>'),
+        b"quot" => Some('"'),
+        b"apos" => Some('\''),
+        [b'#', b'x' | b'X', hex @ ..] if !hex.is_empty() => {
+            hex_at(hex, 0, hex.len()).and_then(char::from_u32)
+        }
+        [b'#', dec @ ..] if !dec.is_empty() && dec.iter().all(u8::is_ascii_digit) => {
+            std::str::from_utf8(dec)
+                .ok()
+                .and_then(|d| d.parse().ok())
+                .and_then(char::from_u32)
+        }
+        _ => None,
+    };
+    match c {
+        Some(c) => (Some(c), end + 1),
+        None => (None, 1),
+    }
+}
+
+/// The value of `n` hex digits at `b[at..]`.
+fn hex_at(b: &[u8], at: usize, n: usize) -> Option<u32> {
+    let digits = b.get(at..at + n)?;
+    if n == 0 || n > 8 || !digits.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
+}
+
+/// Whether `c` is escaped in text handed to C: C0 and C1 controls, DEL, the Unicode line and
+/// paragraph separators, and the bidirectional controls that can make a log line read
+/// otherwise than it is (U+061C, U+200E/F, U+202A–U+202E, U+2066–U+2069).
+pub(crate) fn must_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{061c}' | '\u{200e}' | '\u{200f}'
+        )
+        || ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+}
+
+/// `s` with the characters of [`must_escape`] escaped (`\n`, `\u{2028}`, ...) and cut so that
+/// the result, escapes included, is at most `max` characters (ending in `...` when cut): fit
+/// to quote in a message or hand to a host program's log. Valid UTF-8 by construction.
+pub(crate) fn printable(s: &str, max: usize) -> String {
+    let keep = max.saturating_sub(3);
+    let mut out = String::with_capacity(s.len().min(max.saturating_mul(4)));
+    let mut len = 0;
+    // Where "..." goes if the whole does not fit: after the last piece within `keep`.
+    let mut cut = None;
+    for c in s.chars() {
+        let before = out.len();
+        let n = if must_escape(c) {
+            let start = out.len();
+            out.extend(c.escape_default());
+            out.len() - start // escapes are ASCII: bytes are characters
+        } else {
+            out.push(c);
+            1
+        };
+        if cut.is_none() && len + n > keep {
+            cut = Some(before);
+        }
+        len += n;
+        if len > max {
+            break;
+        }
+    }
+    if len <= max {
+        return out;
+    }
+    out.truncate(cut.unwrap_or(0));
+    out.push_str(&"..."[..max.min(3)]);
     out
 }
 
-/// Server or user text quoted in a message: secrets removed first, then escaped and cut.
+/// Server text handed to C (a trace ID, a quote): secrets removed, escaped, cut to `max`
+/// characters, and searched again — the escapes must not spell out a secret.
+pub(crate) fn clean(s: &str, max: usize, secrets: &[&Secret]) -> String {
+    let escaped = printable(&scrub(s, secrets), max);
+    match scrub(&escaped, secrets) {
+        Cow::Borrowed(_) => escaped,
+        // "<redacted>" may be longer than what it replaced.
+        Cow::Owned(again) => again.chars().take(max).collect(),
+    }
+}
+
+/// Server or user text quoted in a message: [`clean`].
 pub(crate) fn quote(s: &str, max: usize, secrets: &[&Secret]) -> String {
-    printable(&scrub(s, secrets), max)
+    clean(s, max, secrets)
 }
 
 /// Adds the range `start..end` to ranges sorted by start, merging it with the last one when
@@ -191,11 +356,18 @@ fn ceil_char(s: &str, mut i: usize) -> usize {
     i.min(s.len())
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+fn position(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
 }
 
-fn fold(w: &[u8]) -> u64 {
+/// Sets bit 5 of every byte: ASCII letters compare without regard to case (a token echoed in
+/// capitals is still the token), and a window is never 0, the free-slot mark. A few
+/// punctuation pairs (such as `@` and `` ` ``) compare equal too, which only ever removes more.
+const FOLD: u64 = 0x2020_2020_2020_2020;
+
+/// A window as a number, folded.
+fn word(w: &[u8]) -> u64 {
     let mut b = [0u8; WINDOW];
     b.copy_from_slice(w);
     u64::from_le_bytes(b) | FOLD
@@ -258,8 +430,8 @@ fn forms(secret: &str) -> Vec<Vec<u8>> {
     out
 }
 
-/// A set of folded windows: open addressing over a power-of-two table, 0 marking a free slot
-/// (a folded window is never 0).
+/// A set of windows: open addressing over a power-of-two table, 0 marking a free slot (a
+/// window's number is never 0).
 struct WindowSet {
     slots: Vec<u64>,
     shift: u32,
@@ -337,17 +509,36 @@ mod tests {
             format!("reflected: {}", &TOKEN[10..43]),
             format!("cut: {}...", &TOKEN[..TOKEN.len() - 1]),
             format!("{}{}", &TOKEN[5..20], &TOKEN[60..70]),
-            TOKEN.to_ascii_uppercase(),
         ] {
             let out = scrubbed(&text, TOKEN);
             assert!(!leaks(&out, TOKEN), "{text} -> {out}");
-            assert!(!leaks(&out, &TOKEN.to_ascii_uppercase()), "{text} -> {out}");
             assert!(out.contains(REDACTED), "{out}");
         }
         assert_eq!(
             scrubbed("nothing to see here", TOKEN),
             "nothing to see here"
         );
+    }
+
+    #[test]
+    fn secrets_in_any_extent_of_encoding_are_removed() {
+        let secret = "AbCdEfGh-token-99";
+        for form in [
+            "%41%62%43%64%45%66%47%68%2D%74%6f%6b%65%6e%2d%39%39",
+            "\\u0041\\u0062\\u0043\\u0064\\u0045\\u0066\\u0047\\u0068-token-99",
+            "&#65;&#98;&#x43;&#x64;&#69;&#102;&#71;&#104;-token-99",
+            "AbCd%45fGh-to\\u006ben-99",
+        ] {
+            let out = scrubbed(&format!("echo: {form} end"), secret);
+            assert_eq!(out, format!("echo: {REDACTED} end"), "{form}");
+        }
+    }
+
+    #[test]
+    fn escapes_do_not_spell_out_a_secret() {
+        let secret = "AB\\r\\n\\r\\nCD\\t\\u{0}EF";
+        let out = clean("AB\r\n\r\nCD\t\0EF", 200, &[&Secret::new(secret)]);
+        assert_eq!(out, REDACTED);
     }
 
     #[test]
@@ -360,7 +551,7 @@ mod tests {
                 .trim_matches('"')
                 .to_owned(),
             "p%40ss%2Fw%22ord%20with%20spaces%20%26%20%3Cmore%3E%20%C3%A9".to_owned(),
-            "p%40ss/w%22ord+with+spaces+%26+%3cmore%3e+%c3%a9".to_owned(),
+            "p%40ss/w%22ord+with+spaces+%26+%3Cmore%3E+%C3%A9".to_owned(),
             "p@ss\\/w\\\"ord with spaces & <more> \\u00e9".to_owned(),
             "p@ss/w&quot;ord with spaces &amp; &lt;more&gt; é".to_owned(),
         ] {
@@ -387,12 +578,20 @@ mod tests {
 
     #[test]
     fn printable_escapes_controls_and_separators_and_cuts() {
-        assert_eq!(printable("a\r\nb\u{7f}", 10), "a\\r\\nb\\u{7f}");
+        assert_eq!(printable("a\r\nb\u{7f}", 20), "a\\r\\nb\\u{7f}");
         assert_eq!(
-            printable("x\u{2028}y\u{2029}\u{85}", 10),
-            "x\\u{2028}y\\u{2029}\\u{85}"
+            printable("x\u{2028}y\u{2029}\u{85}\u{202e}", 50),
+            "x\\u{2028}y\\u{2029}\\u{85}\\u{202e}"
         );
-        assert_eq!(printable("abcdef", 3), "abc...");
+        assert_eq!(printable("abcdef", 6), "abcdef");
+        assert_eq!(printable("abcdefg", 6), "abc...");
+        // The cap counts the escapes.
+        let long = printable(&"\u{85}".repeat(300), 200);
+        assert!(
+            long.chars().count() <= 200 && long.ends_with("..."),
+            "{long}"
+        );
+        assert!(printable(&"\n".repeat(500), 200).chars().count() <= 200);
     }
 
     #[test]

@@ -65,10 +65,12 @@ pub(crate) fn parse_port(p: &str) -> Result<u16, String> {
     let valid = !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit());
     match p.parse::<u16>() {
         Ok(n) if valid && n > 0 => Ok(n),
-        _ => Err(format!(
+        // Only digits are quoted: text there may be a password whose host was forgotten.
+        _ if p.bytes().all(|b| b.is_ascii_digit()) => Err(format!(
             "has the port `{}`, not a number from 1 to 65535",
             crate::redact::printable(p, 20)
         )),
+        _ => Err("has a port that is not a number from 1 to 65535".into()),
     }
 }
 

@@ -6,8 +6,10 @@
 
 mod support;
 
+use std::collections::{HashMap, HashSet};
 use std::ffi::{c_char, CStr, CString};
 use std::ptr;
+use std::sync::Mutex;
 
 use pan_offline::ffi::*;
 use serde_json::{json, Value};
@@ -38,34 +40,59 @@ fn percent(s: &str, keep_slash: bool) -> String {
         .collect()
 }
 
-/// The forms of `secret` a server may send back.
+/// The forms of `secret` a server may send back: as sent, JSON-escaped (minimally, with
+/// `\/`, and every character as `\uXXXX`), percent-encoded (reserved characters, every
+/// character, lower-case hex, form-encoded), HTML-escaped (named and numeric references).
 fn forms(secret: &str) -> Vec<String> {
     let json = serde_json::to_string(secret).expect("json");
     vec![
         secret.to_owned(),
         json.trim_matches('"').replace('/', "\\/"),
+        secret
+            .chars()
+            .map(|c| format!("\\u{:04x}", c as u32))
+            .collect(),
         percent(secret, false),
+        secret.bytes().map(|b| format!("%{b:02X}")).collect(),
         percent(secret, true).to_lowercase(),
         percent(secret, false).replace("%20", "+"),
         secret.replace('&', "&amp;"),
+        secret.chars().map(|c| format!("&#{};", c as u32)).collect(),
+        secret
+            .chars()
+            .map(|c| format!("&#x{:x};", c as u32))
+            .collect(),
     ]
 }
 
-/// Every piece of 8 or more bytes of `secret`, in every form, that `text` contains.
-fn leaked(text: &str, secret: &str) -> Option<String> {
-    for form in std::iter::once(secret.to_owned()).chain(forms(secret)) {
-        let f = form.as_bytes();
-        for w in f.windows(8.min(f.len())) {
-            if text
-                .as_bytes()
-                .windows(w.len())
-                .any(|t| t.eq_ignore_ascii_case(w))
-            {
-                return Some(String::from_utf8_lossy(w).into_owned());
+/// The 8-byte pieces of every form of `secret`, in lower case (made once per secret).
+fn pieces(secret: &str) -> std::sync::Arc<HashSet<Vec<u8>>> {
+    static MADE: Mutex<Option<HashMap<String, std::sync::Arc<HashSet<Vec<u8>>>>>> =
+        Mutex::new(None);
+    let mut made = MADE.lock().unwrap_or_else(|p| p.into_inner());
+    let made = made.get_or_insert_with(HashMap::new);
+    made.entry(secret.to_owned())
+        .or_insert_with(|| {
+            let mut set = HashSet::new();
+            for form in forms(secret) {
+                let f = form.to_ascii_lowercase().into_bytes();
+                set.extend(f.windows(8.min(f.len())).map(<[u8]>::to_vec));
             }
-        }
-    }
-    None
+            std::sync::Arc::new(set)
+        })
+        .clone()
+}
+
+/// A piece of 8 or more bytes of `secret`, in any of its forms, that `text` contains
+/// (without regard to ASCII case).
+fn leaked(text: &str, secret: &str) -> Option<String> {
+    let pieces = pieces(secret);
+    let n = 8.min(secret.len());
+    let text = text.to_ascii_lowercase();
+    text.as_bytes()
+        .windows(n)
+        .find(|w| pieces.contains(*w))
+        .map(|w| String::from_utf8_lossy(w).into_owned())
 }
 
 fn c(s: &str) -> CString {
@@ -259,6 +286,129 @@ fn no_piece_of_the_clients_own_token_or_secret_leaves() {
 }
 
 #[test]
+fn the_clients_own_token_stays_secret_in_calls_with_the_callers_token() {
+    let emu = emulator();
+    let client = client(&format!(
+        r#"{{"baseUrl":"{}","maxRetries":0,"clientID":"{CLIENT_ID}","clientSecret":"{CLIENT_SECRET}"}}"#,
+        emu.url
+    ));
+    let opts = c(r#"{"url":"https://example.com/a.mp4"}"#);
+    let mut id = 0i64;
+    // SAFETY: valid pointers.
+    assert_eq!(
+        unsafe { pan_client_offline_download(client, ptr::null(), opts.as_ptr(), &mut id) },
+        PAN_OK
+    );
+    let own = emu
+        .requests()
+        .iter()
+        .find_map(|r| r["headers"]["authorization"].as_str().map(str::to_owned))
+        .expect("authorised")
+        .trim_start_matches("Bearer ")
+        .to_owned();
+    let tok = c(TOKEN);
+    let mut checks = 0;
+    for fault in echoing_faults(&own).into_iter().step_by(5) {
+        emu.fault(&fault.to_string());
+        // SAFETY: valid pointers.
+        unsafe { pan_client_offline_download(client, tok.as_ptr(), opts.as_ptr(), &mut id) };
+        assert_clean(
+            &format!("explicit token, own echoed: {fault}"),
+            &[&own, TOKEN],
+            &mut checks,
+        );
+        emu.reset();
+    }
+    // SAFETY: from pan_client_new.
+    unsafe { pan_client_free(client) };
+    assert!(checks > 30, "{checks}");
+}
+
+#[test]
+fn escapes_of_server_text_never_spell_out_a_secret() {
+    // A token that holds escape sequences as text; the server sends the real characters.
+    let token = r"AB\r\n\r\nCD\t\u{0}EF-x";
+    let emu = Emulator::start_with(&["--token", token]);
+    let client = client(&format!(r#"{{"baseUrl":"{}","maxRetries":0}}"#, emu.url));
+    let tok = c(token);
+    let opts = c(r#"{"url":"https://example.com/a.mp4"}"#);
+    let sent = "AB\r\n\r\nCD\t\u{0}EF-x";
+    let mut checks = 0;
+    for fault in [
+        json!({"status": 200, "body": {"code": 0, "data": {"taskID": 5}, "x-traceID": sent}}),
+        json!({"status": 200, "body": {"code": 5066, "message": sent, "x-traceID": sent}}),
+        json!({"status": 500, "body": sent}),
+    ] {
+        emu.fault(&fault.to_string());
+        let mut id = 0i64;
+        // SAFETY: valid pointers.
+        unsafe { pan_client_offline_download(client, tok.as_ptr(), opts.as_ptr(), &mut id) };
+        assert_clean(&fault.to_string(), &[token], &mut checks);
+    }
+    // Trace IDs and quotes stay within their caps, escapes counted.
+    for trace in [
+        "\u{85}".repeat(300),
+        "\n".repeat(500),
+        "\u{202e}".repeat(100),
+    ] {
+        emu.fault(
+            &json!({"status": 200, "body": {"code": 0, "data": {"taskID": 5}, "x-traceID": trace}})
+                .to_string(),
+        );
+        let mut id = 0i64;
+        // SAFETY: valid pointers.
+        unsafe { pan_client_offline_download(client, tok.as_ptr(), opts.as_ptr(), &mut id) };
+        let t = &returned()[1];
+        assert!(t.chars().count() <= 200, "{} characters", t.chars().count());
+        assert!(!t.contains('\u{202e}'), "bidi control passed: {t:?}");
+    }
+    // SAFETY: from pan_client_new.
+    unsafe { pan_client_free(client) };
+    assert_eq!(checks, 3);
+}
+
+#[test]
+fn cut_strings_are_valid_utf8() {
+    let body = c(r#"{"status":1,"failReason":"€€€","fileID":0}"#);
+    let (mut status, mut file) = (0i32, 0i64);
+    for len in 1..=10usize {
+        let mut reason = vec![0x55 as c_char; len];
+        // SAFETY: the buffer has `len` bytes.
+        let rc = unsafe {
+            pan_callback_parse(
+                body.as_ptr(),
+                &mut status,
+                &mut file,
+                reason.as_mut_ptr(),
+                len,
+            )
+        };
+        assert_eq!(rc, PAN_OK);
+        // SAFETY: NUL-terminated within the buffer.
+        let got = unsafe { CStr::from_ptr(reason.as_ptr()) };
+        assert!(got.to_str().is_ok(), "{len}: {:?}", got.to_bytes());
+        assert_eq!(got.to_bytes().len(), (len - 1) / 3 * 3, "{len}");
+    }
+    // An error message with multi-byte text, copied into every small size.
+    let opts = c(r#"{"url":"https://e.com/a","fileName":"a/€€€"}"#);
+    let tok = c(TOKEN);
+    let mut id = 0i64;
+    // SAFETY: valid pointers.
+    let rc = unsafe { pan_offline_download(tok.as_ptr(), opts.as_ptr(), &mut id) };
+    assert_eq!(rc, PAN_ERR_INVALID_ARGUMENT);
+    // SAFETY: (NULL, 0) asks for the length.
+    let full = unsafe { pan_last_error_copy(ptr::null_mut(), 0) };
+    for len in 1..=full + 1 {
+        let mut buf = vec![0 as c_char; len];
+        // SAFETY: the buffer has `len` bytes.
+        unsafe { pan_last_error_copy(buf.as_mut_ptr(), len) };
+        // SAFETY: NUL-terminated within the buffer.
+        let got = unsafe { CStr::from_ptr(buf.as_ptr()) };
+        assert!(got.to_str().is_ok(), "{len}: {:?}", got.to_bytes());
+    }
+}
+
+#[test]
 fn passwords_in_base_and_proxy_urls_are_never_quoted() {
     let mut checks = 0;
     for config in [
@@ -279,6 +429,15 @@ fn passwords_in_base_and_proxy_urls_are_never_quoted() {
             percent(PROXY_PASSWORD, false)
         ),
         format!(r#"{{"clientID":"x","clientSecret":"{CLIENT_SECRET}","timeoutMs":-1}}"#),
+        // Typos: one slash, none, three, no scheme, a forgotten host, raw '/', '#', '?'.
+        format!(r#"{{"baseUrl":"http:/u:{BASE_PASSWORD}@127.0.0.1:1"}}"#),
+        format!(r#"{{"baseUrl":"http//u:{BASE_PASSWORD}@127.0.0.1:1"}}"#),
+        format!(r#"{{"baseUrl":"http:///u:{BASE_PASSWORD}@127.0.0.1:1"}}"#),
+        format!(r#"{{"baseUrl":"//u:{BASE_PASSWORD}@127.0.0.1:1"}}"#),
+        format!(r#"{{"baseUrl":"http://u:{BASE_PASSWORD}"}}"#),
+        format!(r#"{{"proxy":"http://u:{BASE_PASSWORD}"}}"#),
+        format!(r#"{{"proxy":"http://u:p@ss:w/rd#{BASE_PASSWORD}?x@127.0.0.1:99999"}}"#),
+        format!(r#"{{"baseUrl":"https://u:p/{BASE_PASSWORD}@h:99999"}}"#),
     ] {
         // SAFETY: a valid NUL-terminated config.
         let client = unsafe { pan_client_new(c(&config).as_ptr()) };
