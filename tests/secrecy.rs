@@ -65,10 +65,12 @@ fn forms(secret: &str) -> Vec<String> {
     ]
 }
 
+/// The 8-byte pieces of a secret's forms.
+type Pieces = std::sync::Arc<HashSet<Vec<u8>>>;
+
 /// The 8-byte pieces of every form of `secret`, in lower case (made once per secret).
-fn pieces(secret: &str) -> std::sync::Arc<HashSet<Vec<u8>>> {
-    static MADE: Mutex<Option<HashMap<String, std::sync::Arc<HashSet<Vec<u8>>>>>> =
-        Mutex::new(None);
+fn pieces(secret: &str) -> Pieces {
+    static MADE: Mutex<Option<HashMap<String, Pieces>>> = Mutex::new(None);
     let mut made = MADE.lock().unwrap_or_else(|p| p.into_inner());
     let made = made.get_or_insert_with(HashMap::new);
     made.entry(secret.to_owned())
