@@ -146,6 +146,7 @@ impl Client {
             idempotent: false,
             secret: Some(client_secret),
             creates: false,
+            wants_date: true,
         };
         self.call_until(&req, deadline, read_access_token)
     }

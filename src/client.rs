@@ -70,6 +70,9 @@ pub(crate) struct Request<'a> {
     /// Whether the request creates something (a task): an answer lost after sending is then
     /// `OutcomeUnknown`, not a network error or a time-out.
     pub creates: bool,
+    /// Whether the answer's `Date` is kept (the token call judges a token's lifetime by the
+    /// service's clock).
+    pub wants_date: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -226,13 +229,11 @@ impl Client {
         // The secrets this request knows, removed from whatever it hands back.
         let token_secret = token.map(|t| token_secret(t.as_str()));
         let extra = req.secret.map(Secret::new);
-        let secrets: Vec<&Secret> = self
-            .secrets
-            .iter()
-            .chain(token_secret.as_deref())
-            .chain(extra.as_ref())
-            .chain(held.iter().copied())
-            .collect();
+        let mut secrets: Vec<&Secret> = Vec::with_capacity(self.secrets.len() + held.len() + 2);
+        secrets.extend(self.secrets.iter());
+        secrets.extend(token_secret.as_deref());
+        secrets.extend(extra.as_ref());
+        secrets.extend_from_slice(held);
         let finish = |err: Error| err.context(req.what).redact(&secrets);
         let mut attempt: u32 = 0;
         loop {
@@ -298,6 +299,7 @@ impl Client {
             &self.user_agent,
             deadline,
             MAX_RESPONSE_BODY,
+            req.wants_date,
         )
         .map_err(|f| transport::map_error(f.error, f.sent))?;
         if let Some(encoding) = &reply.content_encoding {

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{Error, Retry, Status, MAX_TRACE_ID_CHARS};
-use crate::redact::{clean, printable, quote, Secret};
+use crate::redact::{clean_owned, printable, quote, Secret};
 
 /// The message with which the service tells "too many tokens" apart from an invalid token.
 const TOKEN_LIMIT_MESSAGE: &str = "tokens number has exceeded the limit";
@@ -16,7 +16,7 @@ const QUOTE_MAX: usize = 300;
 /// A successful answer: the envelope's `data` and the request's trace ID.
 #[derive(Debug)]
 pub(crate) struct Answer {
-    pub data: Value,
+    pub data: Data,
     pub trace_id: String,
     /// The answer's `Date` (RFC 9110 §6.6.1) as Unix seconds, when it had a readable one.
     pub date: Option<i64>,
@@ -39,9 +39,99 @@ struct Raw {
     #[serde(default)]
     message: Option<String>,
     #[serde(default)]
-    data: Option<Value>,
+    data: Data,
     #[serde(rename = "x-traceID", default)]
     trace_id: Option<String>,
+}
+
+/// The fields of `data` the library reads, read straight from the answer: no map is built
+/// for them (a `serde_json::Value` of `data` cost a map and a string per key on every call).
+/// Other fields are skipped; a `data` that is not an object reads as one without fields.
+#[derive(Debug, Default)]
+pub(crate) struct Data {
+    task_id: Option<Value>,
+    process: Option<Value>,
+    status: Option<Value>,
+    access_token: Option<Value>,
+    expired_at: Option<Value>,
+}
+
+impl Data {
+    /// The field of this name (the API's spelling), if the answer had it.
+    pub(crate) fn get(&self, name: &str) -> Option<&Value> {
+        match name {
+            "taskID" => self.task_id.as_ref(),
+            "process" => self.process.as_ref(),
+            "status" => self.status.as_ref(),
+            "accessToken" => self.access_token.as_ref(),
+            "expiredAt" => self.expired_at.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Data {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Data, D::Error> {
+        d.deserialize_any(DataVisitor)
+    }
+}
+
+struct DataVisitor;
+
+impl<'de> serde::de::Visitor<'de> for DataVisitor {
+    type Value = Data;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the envelope's data")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Data, A::Error> {
+        let mut data = Data::default();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let slot = match &*key {
+                "taskID" => &mut data.task_id,
+                "process" => &mut data.process,
+                "status" => &mut data.status,
+                "accessToken" => &mut data.access_token,
+                "expiredAt" => &mut data.expired_at,
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    continue;
+                }
+            };
+            *slot = Some(map.next_value()?);
+        }
+        Ok(data)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Data, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Data::default())
+    }
+
+    fn visit_unit<E>(self) -> Result<Data, E> {
+        Ok(Data::default())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Data, E> {
+        Ok(Data::default())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Data, E> {
+        Ok(Data::default())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Data, E> {
+        Ok(Data::default())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Data, E> {
+        Ok(Data::default())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Data, E> {
+        Ok(Data::default())
+    }
 }
 
 /// What the server said, as the HTTP layer delivered it.
@@ -92,7 +182,7 @@ pub(crate) fn interpret(a: &HttpAnswer<'_>) -> Result<Answer, Error> {
         .with_retry(Retry::ReadOnly));
     };
     let trace_id = match raw.trace_id {
-        Some(t) => clean(&t, MAX_TRACE_ID_CHARS, a.secrets),
+        Some(t) => clean_owned(t, MAX_TRACE_ID_CHARS, a.secrets),
         None => String::new(),
     };
     let message = quote(raw.message.as_deref().unwrap_or(""), QUOTE_MAX, a.secrets);
@@ -109,7 +199,7 @@ pub(crate) fn interpret(a: &HttpAnswer<'_>) -> Result<Answer, Error> {
             .with_retry(read_only_if_5xx(a.status)));
         }
         return Ok(Answer {
-            data: raw.data.unwrap_or(Value::Null),
+            data: raw.data,
             trace_id,
             date: a.date.and_then(http_date),
         });

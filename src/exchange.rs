@@ -32,7 +32,7 @@ pub(crate) struct Reply {
     pub status: u16,
     pub retry_after: Option<Duration>,
     pub location: Option<String>,
-    /// `Date`, as sent (read only by the token call).
+    /// `Date`, as sent, when asked for (the token call reads it).
     pub date: Option<HeaderValue>,
     /// `Content-Encoding`, when the server sent one other than `identity`.
     pub content_encoding: Option<String>,
@@ -48,7 +48,8 @@ pub(crate) struct Failed {
 }
 
 /// Sends `request` (a POST with `body` when given, else as it is) and reads the whole answer,
-/// with `deadline` as the time limit of all of it and `max_body` bytes at most of body.
+/// with `deadline` as the time limit of all of it and `max_body` bytes at most of body; keeps
+/// the `Date` header when `want_date`.
 pub(crate) fn exchange(
     conns: &Connections,
     request: Request<()>,
@@ -56,6 +57,7 @@ pub(crate) fn exchange(
     user_agent: &HeaderValue,
     deadline: Instant,
     max_body: u64,
+    want_date: bool,
 ) -> Result<Reply, Failed> {
     fn before(e: impl Into<ureq::Error>) -> Failed {
         Failed {
@@ -77,7 +79,7 @@ pub(crate) fn exchange(
     call.header(ACCEPT_ENCODING, HeaderValue::from_static("identity"))
         .map_err(before)?;
     let conn = conns.checkout(call.uri(), deadline).map_err(before)?;
-    converse(conns, call, conn, body, deadline, max_body)
+    converse(conns, call, conn, body, deadline, max_body, want_date)
         .map_err(|error| Failed { error, sent: true })
 }
 
@@ -89,6 +91,7 @@ fn converse(
     body: Option<&[u8]>,
     deadline: Instant,
     max_body: u64,
+    want_date: bool,
 ) -> Result<Reply, ureq::Error> {
     // The head and the body, in one write.
     let mut call = call.proceed();
@@ -129,7 +132,7 @@ fn converse(
         transmit(&mut conn, used, deadline)?;
     }
 
-    let (mut reply, call) = receive_head(call, &mut conn, deadline)?;
+    let (mut reply, call) = receive_head(call, &mut conn, deadline, want_date)?;
     let must_close = match call {
         RecvResponseResult::RecvBody(call) => {
             receive_body(call, &mut conn, &mut reply.body, deadline, max_body)?
@@ -166,22 +169,22 @@ fn receive_head(
     mut call: Call<RecvResponse>,
     conn: &mut Conn,
     deadline: Instant,
+    want_date: bool,
 ) -> Result<(Reply, RecvResponseResult), ureq::Error> {
     let response = loop {
         let progress = conn.maybe_await_input(next_timeout(deadline, None))?;
         let input = conn.buffers().input();
-        // RFC 9112 §5.2: a user agent replaces each obs-fold (a header line continued on the
-        // next) with spaces before interpreting the header; the parser below refuses them.
-        // Same length, so what it consumes is what the connection consumes.
-        let unfolded;
-        let input = match unfold(input) {
-            Some(u) => {
-                unfolded = u;
-                &unfolded[..]
-            }
-            None => input,
+        let (amount, response) = match call.try_response(input, false) {
+            Ok(parsed) => parsed,
+            // RFC 9112 §5.2: a user agent replaces each obs-fold (a header line continued on
+            // the next) with spaces before interpreting the header; the parser refuses them,
+            // so a head it refuses is read again unfolded (same length: what it consumes is
+            // what the connection consumes). A refused parse leaves the call as it was.
+            Err(e) => match unfold(input) {
+                Some(unfolded) => call.try_response(&unfolded, false)?,
+                None => return Err(e.into()),
+            },
         };
-        let (amount, response) = call.try_response(input, false)?;
         let seen = if response.is_some() {
             amount
         } else {
@@ -207,7 +210,11 @@ fn receive_head(
         status: response.status().as_u16(),
         retry_after: header(RETRY_AFTER).and_then(retry_after),
         location: header(LOCATION).map(str::to_owned),
-        date: response.headers().get(DATE).cloned(),
+        date: if want_date {
+            response.headers().get(DATE).cloned()
+        } else {
+            None
+        },
         content_encoding: response
             .headers()
             .get(CONTENT_ENCODING)
@@ -348,46 +355,34 @@ pub(crate) fn retry_after(value: &str) -> Option<Duration> {
 }
 
 /// The response head in `input` with each obs-fold (CRLF or LF followed by a space or tab,
-/// within the header section) replaced by spaces, or `None` when it has none (the usual case,
-/// found by one scan for line ends).
+/// within the header section) replaced by spaces, or `None` when it has none.
 pub(crate) fn unfold(input: &[u8]) -> Option<Vec<u8>> {
-    let end = head_end(input);
-    let head = &input[..end];
-    let folded = |i: usize| {
-        head[i] == b'\n' && i + 1 < end && matches!(head[i + 1], b' ' | b'\t') && {
-            // The first line (the status line) cannot be continued.
-            head[..i].contains(&b'\n')
+    // Line ends after the status line, up to the empty line that ends the head.
+    let mut folds = Vec::new();
+    let mut i = input.iter().position(|&b| b == b'\n')?;
+    loop {
+        match input.get(i + 1) {
+            Some(b' ' | b'\t') => folds.push(i),
+            Some(b'\n') | None => break,
+            Some(b'\r') if input.get(i + 2) == Some(&b'\n') => break,
+            _ => {}
         }
-    };
-    let first = (0..end).find(|&i| folded(i))?;
+        match input[i + 1..].iter().position(|&b| b == b'\n') {
+            Some(n) => i += 1 + n,
+            None => break,
+        }
+    }
+    if folds.is_empty() {
+        return None;
+    }
     let mut out = input.to_vec();
-    for i in first..end {
-        if folded(i) {
-            out[i] = b' ';
-            if i > 0 && out[i - 1] == b'\r' {
-                out[i - 1] = b' ';
-            }
+    for i in folds {
+        out[i] = b' ';
+        if out[i - 1] == b'\r' {
+            out[i - 1] = b' ';
         }
     }
     Some(out)
-}
-
-/// Where the header section of `input` ends (after its empty line), or its length when the
-/// empty line has not arrived yet.
-fn head_end(input: &[u8]) -> usize {
-    let mut i = 0;
-    while let Some(n) = input[i..].iter().position(|&b| b == b'\n') {
-        let at = i + n;
-        let rest = &input[at + 1..];
-        if rest.starts_with(b"\r\n") {
-            return at + 3;
-        }
-        if rest.starts_with(b"\n") {
-            return at + 2;
-        }
-        i = at + 1;
-    }
-    input.len()
 }
 
 #[cfg(test)]

@@ -75,6 +75,7 @@ impl Client {
             idempotent: false,
             secret: None,
             creates: true,
+            wants_date: false,
         };
         self.call(&req, |answer| {
             Ok(Created {
@@ -119,6 +120,7 @@ impl Client {
             idempotent: true,
             secret: None,
             creates: false,
+            wants_date: false,
         };
         self.call_until(&req, deadline, read_progress)
     }

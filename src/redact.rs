@@ -33,6 +33,9 @@ const MIN_SHORT: usize = 3;
 /// the forms too short to have one.
 pub(crate) struct Secret {
     windows: WindowSet,
+    /// Which pairs of adjacent (folded) bytes occur in a window: a window of text is looked
+    /// up only when all seven of its pairs do, so most text costs a bit test per byte.
+    pairs: Box<[u64; 1024]>,
     short: Vec<Vec<u8>>,
 }
 
@@ -47,15 +50,21 @@ impl Secret {
     pub(crate) fn new(secret: &str) -> Secret {
         let mut pieces = Vec::new();
         let mut short = Vec::new();
+        let mut pairs = Box::new([0u64; 1024]);
         for form in forms(secret) {
             if form.len() >= WINDOW {
                 pieces.extend(form.windows(WINDOW).map(word));
+                for p in form.windows(2) {
+                    let k = pair(p[0], p[1]);
+                    pairs[k >> 6] |= 1 << (k & 63);
+                }
             } else if form.len() >= MIN_SHORT {
                 short.push(form);
             }
         }
         Secret {
             windows: WindowSet::new(&pieces),
+            pairs,
             short,
         }
     }
@@ -133,12 +142,9 @@ pub(crate) fn scrub<'t>(text: &'t str, secrets: &[&Secret]) -> Cow<'t, str> {
 
 /// Calls `hit(start, end)` for each stretch of `bytes` that is a piece of a secret.
 fn find(bytes: &[u8], secrets: &[&Secret], hit: &mut dyn FnMut(usize, usize)) {
-    if bytes.len() >= WINDOW && secrets.iter().any(|s| !s.windows.is_empty()) {
-        for (i, w) in bytes.windows(WINDOW).enumerate() {
-            let w = word(w);
-            if secrets.iter().any(|s| s.windows.contains(w)) {
-                hit(i, i + WINDOW);
-            }
+    if bytes.len() >= WINDOW {
+        for secret in secrets.iter().filter(|s| !s.windows.is_empty()) {
+            scan(bytes, secret, hit);
         }
     }
     for form in secrets.iter().flat_map(|s| &s.short) {
@@ -147,6 +153,33 @@ fn find(bytes: &[u8], secrets: &[&Secret], hit: &mut dyn FnMut(usize, usize)) {
             hit(from + at, from + at + form.len());
             from += at + 1;
         }
+    }
+}
+
+/// The windows of `bytes` (at least [`WINDOW`] long) that are pieces of `secret`: a bit test
+/// per byte finds the runs of seven pairs that occur in the secret, and only their windows
+/// are looked up.
+fn scan(bytes: &[u8], secret: &Secret, hit: &mut dyn FnMut(usize, usize)) {
+    let pairs: &[u64; 1024] = &secret.pairs;
+    let mut run = 0usize;
+    let mut prev = usize::from(bytes[0] | 0x20);
+    let mut i = 1;
+    while i < bytes.len() {
+        let cur = usize::from(bytes[i] | 0x20);
+        let k = (prev << 8) | cur;
+        prev = cur;
+        if (pairs[(k >> 6) & 1023] >> (k & 63)) & 1 == 0 {
+            run = 0;
+        } else {
+            run += 1;
+            if run >= WINDOW - 1 {
+                let start = i + 1 - WINDOW;
+                if secret.windows.contains(word(&bytes[start..=i])) {
+                    hit(start, i + 1);
+                }
+            }
+        }
+        i += 1;
     }
 }
 
@@ -320,12 +353,36 @@ pub(crate) fn printable(s: &str, max: usize) -> String {
 /// Server text handed to C (a trace ID, a quote): secrets removed, escaped, cut to `max`
 /// characters, and searched again — the escapes must not spell out a secret.
 pub(crate) fn clean(s: &str, max: usize, secrets: &[&Secret]) -> String {
+    if plain(s, max) {
+        return scrub(s, secrets).into_owned();
+    }
     let escaped = printable(&scrub(s, secrets), max);
     match scrub(&escaped, secrets) {
         Cow::Borrowed(_) => escaped,
         // "<redacted>" may be longer than what it replaced.
         Cow::Owned(again) => again.chars().take(max).collect(),
     }
+}
+
+/// [`clean`] for a string the caller owns: returned as it is when there is nothing to change
+/// (the usual trace ID), without a copy.
+pub(crate) fn clean_owned(s: String, max: usize, secrets: &[&Secret]) -> String {
+    if plain(&s, max) {
+        let mut found = false;
+        find(s.as_bytes(), secrets, &mut |_, _| found = true);
+        if !found {
+            return s;
+        }
+    }
+    clean(&s, max, secrets)
+}
+
+/// Printable ASCII within `max`, with nothing to decode or escape (the service's trace IDs):
+/// one search of it is all it takes.
+fn plain(s: &str, max: usize) -> bool {
+    s.len() <= max
+        && s.bytes()
+            .all(|b| b.wrapping_sub(b' ') < 95 && b != b'%' && b != b'\\' && b != b'&')
 }
 
 /// Server or user text quoted in a message: [`clean`].
@@ -365,6 +422,11 @@ fn position(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// capitals is still the token), and a window is never 0, the free-slot mark. A few
 /// punctuation pairs (such as `@` and `` ` ``) compare equal too, which only ever removes more.
 const FOLD: u64 = 0x2020_2020_2020_2020;
+
+/// The index of a pair of adjacent bytes, folded like windows, in a 65,536-bit map.
+fn pair(a: u8, b: u8) -> usize {
+    usize::from(a | 0x20) << 8 | usize::from(b | 0x20)
+}
 
 /// A window as a number, folded.
 fn word(w: &[u8]) -> u64 {
