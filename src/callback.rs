@@ -37,7 +37,7 @@ impl Callback {
         };
         let mut status = None;
         for (key, value) in parse_object(body, "callback body", MAX_CALLBACK_LEN)?.0 {
-            match key.as_str() {
+            match &*key {
                 "status" => {
                     status = Some(match value.as_i64() {
                         Some(s @ (0 | 1)) => s,

@@ -4,7 +4,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 
 use once_cell::sync::OnceCell;
-use ureq::http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use ureq::http::header::{HeaderName, HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE};
 use ureq::http::Method;
 
 use crate::auth::TokenCache;
@@ -229,12 +229,18 @@ impl Client {
         // The secrets this request knows, removed from whatever it hands back.
         let token_secret = token.map(|t| token_secret(t.as_str()));
         let extra = req.secret.map(Secret::new);
-        let mut secrets: Vec<&Secret> = Vec::with_capacity(self.secrets.len() + held.len() + 2);
-        secrets.extend(self.secrets.iter());
-        secrets.extend(token_secret.as_deref());
-        secrets.extend(extra.as_ref());
-        secrets.extend_from_slice(held);
-        let finish = |err: Error| err.context(req.what).redact(&secrets);
+        let mut secrets = SmallList::new();
+        for s in self
+            .secrets
+            .iter()
+            .chain(token_secret.as_deref())
+            .chain(extra.as_ref())
+            .chain(held.iter().copied())
+        {
+            secrets.push(s);
+        }
+        let secrets = secrets.as_slice();
+        let finish = |err: Error| err.context(req.what).redact(secrets);
         let mut attempt: u32 = 0;
         loop {
             if Instant::now() >= deadline {
@@ -243,7 +249,7 @@ impl Client {
                     "the call's time limit ran out",
                 )));
             }
-            let result = self.send(req, token, deadline, &secrets);
+            let result = self.send(req, token, deadline, secrets);
             let err = match result {
                 Ok(answer) => return read(&answer).map_err(finish),
                 Err(e) => e,
@@ -283,6 +289,9 @@ impl Client {
             .map_err(|_| internal("the URL"))?;
         let headers = request.headers_mut();
         headers.insert(PLATFORM, HeaderValue::from_static("open_platform"));
+        // The answers are a few hundred bytes: nothing to gain from compression, and nothing
+        // to decode it with (an answer compressed anyway is refused below).
+        headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
         if let Some(token) = token {
             let value = HeaderValue::try_from(token.header_value())
                 .map_err(|_| internal("the token's header"))?;
@@ -299,29 +308,55 @@ impl Client {
             &self.user_agent,
             deadline,
             MAX_RESPONSE_BODY,
-            req.wants_date,
         )
         .map_err(|f| transport::map_error(f.error, f.sent))?;
-        if let Some(encoding) = &reply.content_encoding {
-            // Asked for `identity`; a compressed answer cannot be read.
-            return Err(Error::new(
-                Status::BadResponse,
-                format!(
-                    "the answer is encoded with `Content-Encoding: {}` although the request \
-                     asked for `identity`",
-                    crate::redact::quote(encoding, 40, secrets)
-                ),
-            )
-            .with_retry(Retry::ReadOnly));
-        }
         interpret(&HttpAnswer {
             status: reply.status,
-            retry_after: reply.retry_after,
-            location: reply.location.as_deref(),
-            date: reply.date.as_ref().map(HeaderValue::as_bytes),
+            headers: &reply.headers,
+            wants_date: req.wants_date,
             body: &reply.body,
             secrets,
         })
+    }
+}
+
+/// The secrets of one request, without an allocation while they are few (the usual count is
+/// one: the token).
+struct SmallList<'a> {
+    inline: [&'a Secret; 6],
+    len: usize,
+    more: Vec<&'a Secret>,
+}
+
+impl<'a> SmallList<'a> {
+    fn new() -> SmallList<'a> {
+        /// Fills the unused places; never searched.
+        static NONE: once_cell::sync::Lazy<Secret> = once_cell::sync::Lazy::new(|| Secret::new(""));
+        SmallList {
+            inline: [&*NONE; 6],
+            len: 0,
+            more: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, s: &'a Secret) {
+        if self.len < self.inline.len() {
+            self.inline[self.len] = s;
+            self.len += 1;
+        } else {
+            if self.more.is_empty() {
+                self.more.extend_from_slice(&self.inline);
+            }
+            self.more.push(s);
+        }
+    }
+
+    fn as_slice(&self) -> &[&'a Secret] {
+        if self.more.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.more
+        }
     }
 }
 

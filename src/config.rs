@@ -125,7 +125,7 @@ impl Config {
     pub fn from_json(text: &str) -> Result<Config> {
         let mut c = Config::default();
         for (key, value) in parse_object(text, "config", MAX_CONFIG_LEN)?.0 {
-            match key.as_str() {
+            match &*key {
                 "baseUrl" => c.base_url = string(&key, value)?,
                 "connectTimeoutMs" => c.connect_timeout = millis(&key, &value, 1)?,
                 "timeoutMs" => c.timeout = millis(&key, &value, 1)?,

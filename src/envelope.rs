@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
+use ureq::http::header::{HeaderName, CONTENT_ENCODING, DATE, LOCATION, RETRY_AFTER};
+use ureq::http::HeaderMap;
 
 use crate::error::{Error, Retry, Status, MAX_TRACE_ID_CHARS};
 use crate::redact::{clean_owned, printable, quote, Secret};
@@ -137,10 +139,9 @@ impl<'de> serde::de::Visitor<'de> for DataVisitor {
 /// What the server said, as the HTTP layer delivered it.
 pub(crate) struct HttpAnswer<'a> {
     pub status: u16,
-    pub retry_after: Option<Duration>,
-    pub location: Option<&'a str>,
-    /// The `Date` header, as sent.
-    pub date: Option<&'a [u8]>,
+    pub headers: &'a HeaderMap,
+    /// Whether the answer's `Date` is read (for the token call).
+    pub wants_date: bool,
     pub body: &'a [u8],
     /// The secrets of the request, removed from every piece of the answer that is quoted.
     pub secrets: &'a [&'a Secret],
@@ -155,7 +156,7 @@ pub(crate) fn interpret(a: &HttpAnswer<'_>) -> Result<Answer, Error> {
                 "HTTP {} redirect to `{}` refused: redirects are not followed, so that the \
                  token and the request cannot wander",
                 a.status,
-                quote(a.location.unwrap_or(""), QUOTE_MAX, a.secrets)
+                quote(header(a, LOCATION).unwrap_or(""), QUOTE_MAX, a.secrets)
             ),
         ));
     }
@@ -201,13 +202,17 @@ pub(crate) fn interpret(a: &HttpAnswer<'_>) -> Result<Answer, Error> {
         return Ok(Answer {
             data: raw.data,
             trace_id,
-            date: a.date.and_then(http_date),
+            date: if a.wants_date {
+                a.headers.get(DATE).and_then(|v| http_date(v.as_bytes()))
+            } else {
+                None
+            },
         });
     }
     let (status, retry) = match code {
         401 if message.contains(TOKEN_LIMIT_MESSAGE) => (Status::TokenLimit, Retry::Unsafe),
         401 => (Status::Unauthorized, Retry::Unsafe),
-        429 => (Status::RateLimited, Retry::Safe(a.retry_after)),
+        429 => (Status::RateLimited, Retry::Safe(retry_after(a))),
         _ => (Status::Api, read_only_if_5xx(a.status)),
     };
     Err(Error::new(
@@ -225,6 +230,16 @@ pub(crate) fn interpret(a: &HttpAnswer<'_>) -> Result<Answer, Error> {
     )
     .with_api(code, &trace_id)
     .with_retry(retry))
+}
+
+/// A header field of the answer as text, when it is one.
+fn header<'a>(a: &HttpAnswer<'a>, name: HeaderName) -> Option<&'a str> {
+    a.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The answer's `Retry-After`, read.
+fn retry_after(a: &HttpAnswer<'_>) -> Option<Duration> {
+    header(a, RETRY_AFTER).and_then(crate::exchange::retry_after)
 }
 
 /// An HTTP-date (any of RFC 9110's three forms) as Unix seconds.
@@ -303,10 +318,25 @@ fn read_only_if_5xx(status: u16) -> Retry {
 
 /// An answer without an envelope: a gateway's page, or garbage.
 fn no_envelope(a: &HttpAnswer<'_>, e: &serde_json::Error) -> Error {
+    // Asked for `identity`: a compressed answer cannot be read, and says so.
+    if let Some(encoding) = header(a, CONTENT_ENCODING)
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && !v.eq_ignore_ascii_case("identity"))
+    {
+        return Error::new(
+            Status::BadResponse,
+            format!(
+                "the answer is encoded with `Content-Encoding: {}` although the request asked \
+                 for `identity`",
+                quote(encoding, 40, a.secrets)
+            ),
+        )
+        .with_retry(Retry::ReadOnly);
+    }
     let snippet = quote(&String::from_utf8_lossy(a.body), 120, a.secrets);
     if a.status == 429 {
         return Error::new(Status::RateLimited, "HTTP 429 Too Many Requests")
-            .with_retry(Retry::Safe(a.retry_after));
+            .with_retry(Retry::Safe(retry_after(a)));
     }
     if !(200..300).contains(&a.status) {
         return Error::new(
@@ -364,9 +394,8 @@ mod tests {
     fn answer(status: u16, body: &str) -> Result<Answer, Error> {
         interpret(&HttpAnswer {
             status,
-            retry_after: None,
-            location: None,
-            date: None,
+            headers: &HeaderMap::new(),
+            wants_date: false,
             body: body.as_bytes(),
             secrets: &[],
         })
@@ -442,9 +471,8 @@ mod tests {
         ] {
             let e = interpret(&HttpAnswer {
                 status: 200,
-                retry_after: None,
-                location: None,
-                date: None,
+                headers: &HeaderMap::new(),
+                wants_date: false,
                 body: &body,
                 secrets: &[],
             })

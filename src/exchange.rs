@@ -11,11 +11,8 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use ureq::http::header::{
-    ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, DATE, LOCATION, RETRY_AFTER,
-    USER_AGENT,
-};
-use ureq::http::{HeaderValue, Request};
+use ureq::http::header::{CONTENT_LENGTH, USER_AGENT};
+use ureq::http::{HeaderMap, HeaderValue, Request};
 use ureq::unversioned::transport::Transport;
 use ureq_proto::client::state::{RecvBody, RecvResponse};
 use ureq_proto::client::{Call, RecvBodyResult, RecvResponseResult, SendRequestResult};
@@ -30,12 +27,10 @@ const MAX_HEAD: usize = 64 * 1024;
 /// What came back, as far as the envelope logic needs it.
 pub(crate) struct Reply {
     pub status: u16,
-    pub retry_after: Option<Duration>,
-    pub location: Option<String>,
-    /// `Date`, as sent, when asked for (the token call reads it).
-    pub date: Option<HeaderValue>,
-    /// `Content-Encoding`, when the server sent one other than `identity`.
-    pub content_encoding: Option<String>,
+    /// The response's header fields, moved out of the parsed head (read only where needed:
+    /// `Retry-After` on a 429, `Location` on a redirect, `Date` by the token call,
+    /// `Content-Encoding` when the body is not JSON).
+    pub headers: HeaderMap,
     pub body: Vec<u8>,
 }
 
@@ -48,8 +43,7 @@ pub(crate) struct Failed {
 }
 
 /// Sends `request` (a POST with `body` when given, else as it is) and reads the whole answer,
-/// with `deadline` as the time limit of all of it and `max_body` bytes at most of body; keeps
-/// the `Date` header when `want_date`.
+/// with `deadline` as the time limit of all of it and `max_body` bytes at most of body.
 pub(crate) fn exchange(
     conns: &Connections,
     request: Request<()>,
@@ -57,7 +51,6 @@ pub(crate) fn exchange(
     user_agent: &HeaderValue,
     deadline: Instant,
     max_body: u64,
-    want_date: bool,
 ) -> Result<Reply, Failed> {
     fn before(e: impl Into<ureq::Error>) -> Failed {
         Failed {
@@ -72,14 +65,10 @@ pub(crate) fn exchange(
     }
     call.header(USER_AGENT, user_agent.clone())
         .map_err(before)?;
-    call.header(ACCEPT, HeaderValue::from_static("*/*"))
-        .map_err(before)?;
-    // The answers are a few hundred bytes: nothing to gain from compression, and nothing to
-    // decode it with.
-    call.header(ACCEPT_ENCODING, HeaderValue::from_static("identity"))
-        .map_err(before)?;
+    // No `Accept`: without one, any media type is acceptable (RFC 9110 §12.5.1), and every
+    // header costs a pass over the others when the head is written.
     let conn = conns.checkout(call.uri(), deadline).map_err(before)?;
-    converse(conns, call, conn, body, deadline, max_body, want_date)
+    converse(conns, call, conn, body, deadline, max_body)
         .map_err(|error| Failed { error, sent: true })
 }
 
@@ -91,7 +80,6 @@ fn converse(
     body: Option<&[u8]>,
     deadline: Instant,
     max_body: u64,
-    want_date: bool,
 ) -> Result<Reply, ureq::Error> {
     // The head and the body, in one write.
     let mut call = call.proceed();
@@ -132,7 +120,7 @@ fn converse(
         transmit(&mut conn, used, deadline)?;
     }
 
-    let (mut reply, call) = receive_head(call, &mut conn, deadline, want_date)?;
+    let (mut reply, call) = receive_head(call, &mut conn, deadline)?;
     let must_close = match call {
         RecvResponseResult::RecvBody(call) => {
             receive_body(call, &mut conn, &mut reply.body, deadline, max_body)?
@@ -169,7 +157,6 @@ fn receive_head(
     mut call: Call<RecvResponse>,
     conn: &mut Conn,
     deadline: Instant,
-    want_date: bool,
 ) -> Result<(Reply, RecvResponseResult), ureq::Error> {
     let response = loop {
         let progress = conn.maybe_await_input(next_timeout(deadline, None))?;
@@ -200,26 +187,10 @@ fn receive_head(
             None => {}
         }
     };
-    let header = |name| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-    };
+    let (head, ()) = response.into_parts();
     let reply = Reply {
-        status: response.status().as_u16(),
-        retry_after: header(RETRY_AFTER).and_then(retry_after),
-        location: header(LOCATION).map(str::to_owned),
-        date: if want_date {
-            response.headers().get(DATE).cloned()
-        } else {
-            None
-        },
-        content_encoding: response
-            .headers()
-            .get(CONTENT_ENCODING)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
-            .filter(|v| !v.is_empty() && !v.eq_ignore_ascii_case("identity")),
+        status: head.status.as_u16(),
+        headers: head.headers,
         body: Vec::new(),
     };
     let next = call.proceed().ok_or_else(|| stalled("response head"))?;

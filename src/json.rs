@@ -3,6 +3,7 @@
 //! `serde_json::Value` would silently keep the last of two equal keys; a caller who wrote a key
 //! twice made a mistake that must be reported, so objects are read key by key here.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -11,12 +12,13 @@ use serde_json::Value;
 use crate::error::{Error, Result, Status};
 use crate::redact::printable;
 
-/// The members of a JSON object, in the order written, keys unique.
+/// The members of a JSON object, in the order written, keys unique. Keys borrow from the
+/// text when they hold no escape (the usual case: no allocation per key).
 #[derive(Debug)]
-pub(crate) struct Fields(pub(crate) Vec<(String, Value)>);
+pub(crate) struct Fields<'a>(pub(crate) Vec<(Cow<'a, str>, Value)>);
 
-impl<'de> de::Deserialize<'de> for Fields {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Fields, D::Error> {
+impl<'de> de::Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Fields<'de>, D::Error> {
         d.deserialize_any(FieldsVisitor)
     }
 }
@@ -24,15 +26,18 @@ impl<'de> de::Deserialize<'de> for Fields {
 struct FieldsVisitor;
 
 impl<'de> Visitor<'de> for FieldsVisitor {
-    type Value = Fields;
+    type Value = Fields<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Fields, A::Error> {
-        let mut fields: Vec<(String, Value)> = Vec::new();
-        while let Some(key) = map.next_key::<String>()? {
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Fields<'de>, A::Error> {
+        let mut fields: Vec<(Cow<'de, str>, Value)> = Vec::with_capacity(4);
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             if fields.iter().any(|(k, _)| *k == key) {
                 return Err(de::Error::custom(format_args!(
                     "key `{}` appears twice",
@@ -46,11 +51,43 @@ impl<'de> Visitor<'de> for FieldsVisitor {
     }
 }
 
+/// An object's key, borrowed from the text when it can be (serde's own `Cow<str>` always
+/// copies).
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Key<'de>, D::Error> {
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Key<'de>, E> {
+        Ok(Key(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E>(self, v: String) -> std::result::Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(v)))
+    }
+}
+
 /// Parses `text` as one JSON object of at most `max_len` bytes. `what` names it in messages.
 ///
 /// Not JSON at all → `InvalidJson`; JSON of another type, or a key written twice →
 /// `InvalidArgument`.
-pub(crate) fn parse_object(text: &str, what: &str, max_len: usize) -> Result<Fields> {
+pub(crate) fn parse_object<'a>(text: &'a str, what: &str, max_len: usize) -> Result<Fields<'a>> {
     if text.len() > max_len {
         return Err(Error::invalid(format!(
             "{what} are {} bytes, more than the limit of {max_len} bytes",

@@ -67,9 +67,8 @@ pub mod fuzzing {
     pub fn interpret_envelope(status: u16, body: &[u8]) -> Result<i64, crate::Status> {
         let answer = interpret(&HttpAnswer {
             status,
-            retry_after: None,
-            location: None,
-            date: None,
+            headers: &ureq::http::HeaderMap::new(),
+            wants_date: false,
             body,
             secrets: &[],
         })

@@ -86,7 +86,7 @@ impl OfflineDownload {
         let mut url = None;
         let mut req = OfflineDownload::empty(target);
         for (key, value) in fields.0 {
-            match (key.as_str(), target) {
+            match (&*key, target) {
                 ("url", _) => url = Some(string_field("url", value)?),
                 ("fileName", _) => req.file_name = Some(string_field("fileName", value)?),
                 ("callBackUrl", _) => req.callback_url = Some(string_field("callBackUrl", value)?),

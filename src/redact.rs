@@ -33,9 +33,8 @@ const MIN_SHORT: usize = 3;
 /// the forms too short to have one.
 pub(crate) struct Secret {
     windows: WindowSet,
-    /// Which pairs of adjacent (folded) bytes occur in a window: a window of text is looked
-    /// up only when all seven of its pairs do, so most text costs a bit test per byte.
-    pairs: Box<[u64; 1024]>,
+    /// A bit per hash of each (folded) run of four bytes of a form: see [`scan`].
+    quads: Box<[u64; 1024]>,
     short: Vec<Vec<u8>>,
 }
 
@@ -50,13 +49,13 @@ impl Secret {
     pub(crate) fn new(secret: &str) -> Secret {
         let mut pieces = Vec::new();
         let mut short = Vec::new();
-        let mut pairs = Box::new([0u64; 1024]);
+        let mut quads = Box::new([0u64; 1024]);
         for form in forms(secret) {
             if form.len() >= WINDOW {
                 pieces.extend(form.windows(WINDOW).map(word));
-                for p in form.windows(2) {
-                    let k = pair(p[0], p[1]);
-                    pairs[k >> 6] |= 1 << (k & 63);
+                for q in form.windows(4) {
+                    let k = quad(q);
+                    quads[k >> 6] |= 1 << (k & 63);
                 }
             } else if form.len() >= MIN_SHORT {
                 short.push(form);
@@ -64,7 +63,7 @@ impl Secret {
         }
         Secret {
             windows: WindowSet::new(&pieces),
-            pairs,
+            quads,
             short,
         }
     }
@@ -156,30 +155,27 @@ fn find(bytes: &[u8], secrets: &[&Secret], hit: &mut dyn FnMut(usize, usize)) {
     }
 }
 
-/// The windows of `bytes` (at least [`WINDOW`] long) that are pieces of `secret`: a bit test
-/// per byte finds the runs of seven pairs that occur in the secret, and only their windows
-/// are looked up.
+/// The windows of `bytes` (at least [`WINDOW`] long) that are pieces of `secret`. Every
+/// 8-byte window holds a 4-byte run starting at a multiple of 4, so only those runs are
+/// tested against the secret's runs (a bit test per 4 bytes of text), and only the windows
+/// around a run that passes are looked up.
 fn scan(bytes: &[u8], secret: &Secret, hit: &mut dyn FnMut(usize, usize)) {
-    let pairs: &[u64; 1024] = &secret.pairs;
-    let mut run = 0usize;
-    let mut prev = usize::from(bytes[0] | 0x20);
-    let mut i = 1;
-    while i < bytes.len() {
-        let cur = usize::from(bytes[i] | 0x20);
-        let k = (prev << 8) | cur;
-        prev = cur;
-        if (pairs[(k >> 6) & 1023] >> (k & 63)) & 1 == 0 {
-            run = 0;
-        } else {
-            run += 1;
-            if run >= WINDOW - 1 {
-                let start = i + 1 - WINDOW;
-                if secret.windows.contains(word(&bytes[start..=i])) {
-                    hit(start, i + 1);
+    let quads: &[u64; 1024] = &secret.quads;
+    let mut p = 0;
+    while p + 4 <= bytes.len() {
+        let k = quad(&bytes[p..p + 4]);
+        if (quads[k >> 6] >> (k & 63)) & 1 != 0 {
+            // The windows that hold this run: starting from p - 4 to p.
+            for start in p.saturating_sub(4)..=p {
+                if start + WINDOW > bytes.len() {
+                    break;
+                }
+                if secret.windows.contains(word(&bytes[start..start + WINDOW])) {
+                    hit(start, start + WINDOW);
                 }
             }
         }
-        i += 1;
+        p += 4;
     }
 }
 
@@ -423,9 +419,12 @@ fn position(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// punctuation pairs (such as `@` and `` ` ``) compare equal too, which only ever removes more.
 const FOLD: u64 = 0x2020_2020_2020_2020;
 
-/// The index of a pair of adjacent bytes, folded like windows, in a 65,536-bit map.
-fn pair(a: u8, b: u8) -> usize {
-    usize::from(a | 0x20) << 8 | usize::from(b | 0x20)
+/// The bit of a run of four bytes, folded like windows, in a 65,536-bit map.
+fn quad(q: &[u8]) -> usize {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(q);
+    let v = u32::from_le_bytes(b) | 0x2020_2020;
+    (v.wrapping_mul(0x9E37_79B1) >> 16) as usize
 }
 
 /// A window as a number, folded.
