@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::client::{Auth, Client, Request};
 use crate::envelope::Answer;
@@ -37,7 +37,7 @@ pub struct AccessToken {
 pub(crate) struct TokenCache {
     // Held across a fetch on purpose: concurrent callers wait for it and share its result
     // instead of each fetching a token of their own.
-    cached: Mutex<Option<(Token, Instant)>>,
+    state: Mutex<CacheState>,
     /// The tokens this client holds and held (the last few): secrets in every call of the
     /// client, those with a token of the caller's too, since a server may echo any of them.
     held: Mutex<Vec<Arc<Secret>>>,
@@ -46,21 +46,66 @@ pub(crate) struct TokenCache {
     any_held: AtomicBool,
 }
 
+#[derive(Default)]
+struct CacheState {
+    token: Option<Cached>,
+    /// The last fetch's failure, given again to calls until the next fetch is due.
+    failure: Option<(Error, Instant)>,
+    /// Failed fetches in a row, for the pause before the next one.
+    failures: u32,
+}
+
+struct Cached {
+    token: Token,
+    renew_at: Instant,
+    fetched_at: Instant,
+    /// Fetched because the service refused the previous token (401).
+    after_401: bool,
+}
+
+/// The longest pause after failed token fetches (the service refuses a fourth live token,
+/// and rate-limits the endpoint: a client must not ask for one per call).
+const MAX_FETCH_PAUSE: Duration = Duration::from_secs(60);
+
 impl TokenCache {
     /// The cached token, fetched first when there is none or it is due for renewal. When
     /// `stale` is given (it was just refused with a 401), it is replaced unless another thread
-    /// already replaced it.
+    /// already replaced it — once: a token that was itself fetched after a 401 and is refused
+    /// within a minute is not replaced again before the minute is over. After a failed fetch,
+    /// calls get the same failure until the next fetch is due (1 s, doubling to a minute; a
+    /// minute at once when the service refused the credentials or has too many tokens).
     pub(crate) fn get(
         &self,
         client: &Client,
         stale: Option<&Token>,
         deadline: Instant,
     ) -> Result<Token> {
-        // A panic while the lock was held left at worst no token cached: go on with it.
-        let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((token, renew_at)) = cached.as_ref() {
-            if Instant::now() < *renew_at && Some(token) != stale {
-                return Ok(token.clone());
+        // A panic while the lock was held left at worst a stale state: go on with it.
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if let Some(c) = &state.token {
+            let refused = Some(&c.token) == stale;
+            if !refused && now < c.renew_at {
+                return Ok(c.token.clone());
+            }
+            if refused && c.after_401 && now < c.fetched_at + expiry::MIN_TOKEN_AGE {
+                return Err(Error::new(
+                    Status::Unauthorized,
+                    format!(
+                        "the service refused the token fetched {} ms ago after its predecessor \
+                         was refused too; not fetching another before a minute has passed \
+                         (check the service's status and this client's credentials)",
+                        now.duration_since(c.fetched_at).as_millis()
+                    ),
+                ));
+            }
+        }
+        if let Some((err, until)) = &state.failure {
+            if now < *until {
+                return Err(err.clone().suffix(&format!(
+                    " (the last token fetch failed; the next is not before {} ms from now)",
+                    until.duration_since(now).as_millis()
+                )));
             }
         }
         let (id, secret) = client.credentials().ok_or_else(|| {
@@ -69,17 +114,37 @@ impl TokenCache {
                 "`token` is NULL and the client has no `clientID`/`clientSecret` to fetch one",
             )
         })?;
-        let fresh = client.fetch_access_token(id, secret, deadline)?;
+        let fresh = match client.fetch_access_token(id, secret, deadline) {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                state.failures = state.failures.saturating_add(1);
+                let pause = match e.status() {
+                    Status::TokenLimit | Status::Unauthorized | Status::InvalidArgument => {
+                        MAX_FETCH_PAUSE
+                    }
+                    _ => Duration::from_secs(1 << (state.failures - 1).min(6)).min(MAX_FETCH_PAUSE),
+                };
+                state.failure = Some((e.clone(), Instant::now() + pause));
+                return Err(e);
+            }
+        };
         let local_now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        let renew_at = Instant::now()
-            + expiry::renew_after(
-                (fresh.expires_at != 0).then_some(fresh.expires_at),
-                fresh.server_time,
-                local_now,
-            );
-        *cached = Some((fresh.token.clone(), renew_at));
+        let fetched_at = Instant::now();
+        state.token = Some(Cached {
+            token: fresh.token.clone(),
+            renew_at: fetched_at
+                + expiry::renew_after(
+                    (fresh.expires_at != 0).then_some(fresh.expires_at),
+                    fresh.server_time,
+                    local_now,
+                ),
+            fetched_at,
+            after_401: stale.is_some(),
+        });
+        state.failure = None;
+        state.failures = 0;
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         if held.len() > MAX_RETIRED {
             held.remove(0);

@@ -36,10 +36,26 @@ impl Callback {
             reason: String::new(),
         };
         let mut status = None;
-        for (key, value) in parse_object(body, "callback body", MAX_CALLBACK_LEN)?.0 {
+        // As for the service's answers: a byte-order mark is skipped (RFC 8259 §8.1), and a
+        // lone surrogate escape becomes U+FFFD rather than losing the whole callback.
+        let body = body.strip_prefix('\u{feff}').unwrap_or(body);
+        let fields = match parse_object(body, "callback body", MAX_CALLBACK_LEN) {
+            Ok(fields) => fields,
+            Err(e) if e.status() == crate::Status::InvalidJson => {
+                match crate::envelope::mended(body.as_bytes()) {
+                    Some(text) => {
+                        return Callback::parse(&text).map_err(|_| e);
+                    }
+                    None => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        let mut fail_reason_seen = false;
+        for (key, value) in fields.0 {
             match &*key {
                 "status" => {
-                    status = Some(match value.as_i64() {
+                    status = Some(match crate::envelope::integral_value(&value) {
                         Some(s @ (0 | 1)) => s,
                         _ => {
                             return Err(Error::invalid(format!(
@@ -51,7 +67,7 @@ impl Callback {
                 }
                 "fileID" => {
                     cb.file_id = match &value {
-                        Value::Number(n) => n.as_i64(),
+                        Value::Number(_) => crate::envelope::integral_value(&value),
                         Value::String(s) => s.parse().ok(),
                         Value::Null => Some(0),
                         _ => None,
@@ -60,12 +76,18 @@ impl Callback {
                     .ok_or_else(|| {
                         Error::invalid(format!(
                             "callback body: `fileID` must be a non-negative integer, not {}",
-                            type_name(&value)
+                            printable(&value.to_string(), 40)
                         ))
                     })?
                 }
+                // The documented example's `failReason` wins over the prose's `fileReason`.
                 "failReason" | "fileReason" => match value {
-                    Value::String(s) if cb.reason.is_empty() || !s.is_empty() => cb.reason = s,
+                    Value::String(s)
+                        if !s.is_empty() && (key == "failReason" || !fail_reason_seen) =>
+                    {
+                        fail_reason_seen |= key == "failReason";
+                        cb.reason = s
+                    }
                     Value::String(_) | Value::Null => {}
                     other => {
                         return Err(Error::invalid(format!(

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
-use ureq::http::header::{HeaderName, CONTENT_ENCODING, DATE, LOCATION, RETRY_AFTER};
+use ureq::http::header::{
+    HeaderName, CONTENT_ENCODING, DATE, LOCATION, RETRY_AFTER, TRANSFER_ENCODING,
+};
 use ureq::http::HeaderMap;
 
 use crate::error::{Error, Retry, Status, MAX_TRACE_ID_CHARS};
@@ -173,6 +175,9 @@ pub(crate) fn interpret(a: &HttpAnswer<'_>) -> Result<Answer, Error> {
         },
     };
     let Some(code) = integral(&raw.code) else {
+        if !ok_status {
+            return Err(no_envelope(a, &"its `code` is not an integer"));
+        }
         return Err(Error::new(
             Status::BadResponse,
             format!(
@@ -239,7 +244,7 @@ fn header<'a>(a: &HttpAnswer<'a>, name: HeaderName) -> Option<&'a str> {
 
 /// The answer's `Retry-After`, read.
 fn retry_after(a: &HttpAnswer<'_>) -> Option<Duration> {
-    header(a, RETRY_AFTER).and_then(crate::exchange::retry_after)
+    header(a, RETRY_AFTER).and_then(|v| crate::exchange::retry_after(v, header(a, DATE)))
 }
 
 /// An HTTP-date (any of RFC 9110's three forms) as Unix seconds.
@@ -262,10 +267,18 @@ pub(crate) fn integral(n: &serde_json::Number) -> Option<i64> {
         .map(|f| f as i64)
 }
 
-/// `body` as text with invalid UTF-8 replaced by U+FFFD and each lone surrogate escape
-/// (`\ud800` without its pair, which no Rust string can hold) by `\ufffd`; `None` when there
-/// was nothing to mend.
-fn mended(body: &[u8]) -> Option<String> {
+/// [`integral`] of a JSON value that is a number.
+pub(crate) fn integral_value(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => integral(n),
+        _ => None,
+    }
+}
+
+/// `body` as text with invalid UTF-8 replaced by U+FFFD, each lone surrogate escape
+/// (`\ud800` without its pair, which no Rust string can hold) by `\ufffd`, and raw control
+/// characters inside strings escaped; `None` when there was nothing to mend.
+pub(crate) fn mended(body: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(body);
     let mut changed = matches!(text, std::borrow::Cow::Owned(_));
     let b = text.as_bytes();
@@ -276,7 +289,20 @@ fn mended(body: &[u8]) -> Option<String> {
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     let mut copied = 0;
+    let mut in_string = false;
     while i < b.len() {
+        if b[i] == b'"' {
+            in_string = !in_string;
+        }
+        if in_string && b[i] < 0x20 {
+            // A raw control character inside a string (a tab, a line break): escaped.
+            out.push_str(&text[copied..i]);
+            out.push_str(&format!("\\u{:04x}", b[i]));
+            i += 1;
+            copied = i;
+            changed = true;
+            continue;
+        }
         if b[i] != b'\\' {
             i += 1;
             continue;
@@ -317,41 +343,50 @@ fn read_only_if_5xx(status: u16) -> Retry {
 }
 
 /// An answer without an envelope: a gateway's page, or garbage.
-fn no_envelope(a: &HttpAnswer<'_>, e: &serde_json::Error) -> Error {
-    // Asked for `identity`: a compressed answer cannot be read, and says so.
-    if let Some(encoding) = header(a, CONTENT_ENCODING)
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && !v.eq_ignore_ascii_case("identity"))
-    {
-        return Error::new(
-            Status::BadResponse,
-            format!(
-                "the answer is encoded with `Content-Encoding: {}` although the request asked \
-                 for `identity`",
-                quote(encoding, 40, a.secrets)
-            ),
-        )
-        .with_retry(Retry::ReadOnly);
-    }
-    let snippet = quote(&String::from_utf8_lossy(a.body), 120, a.secrets);
+fn no_envelope(a: &HttpAnswer<'_>, e: &dyn std::fmt::Display) -> Error {
     if a.status == 429 {
         return Error::new(Status::RateLimited, "HTTP 429 Too Many Requests")
             .with_retry(Retry::Safe(retry_after(a)));
     }
+    // Asked for `identity`: a compressed answer cannot be read, and says so (its bytes are
+    // not quoted).
+    let coding = header(a, CONTENT_ENCODING)
+        .map(|v| (v, "Content-Encoding"))
+        .filter(|(v, _)| !v.trim().is_empty() && !v.trim().eq_ignore_ascii_case("identity"))
+        .or_else(|| {
+            header(a, TRANSFER_ENCODING)
+                .filter(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .any(|c| !c.eq_ignore_ascii_case("chunked") && !c.is_empty())
+                })
+                .map(|v| (v, "Transfer-Encoding"))
+        });
+    let shown = match coding {
+        Some((v, name)) => format!(
+            "an answer encoded with `{name}: {}` although the request asked for `identity`",
+            quote(v.trim(), 40, a.secrets)
+        ),
+        None => quote(&String::from_utf8_lossy(a.body), 120, a.secrets),
+    };
     if !(200..300).contains(&a.status) {
         return Error::new(
             Status::HttpStatus,
             format!(
-                "HTTP {} {} without an API envelope: {snippet}",
+                "HTTP {} {} without an API envelope: {shown}",
                 a.status,
                 reason(a.status)
             ),
         )
         .with_retry(read_only_if_5xx(a.status));
     }
+    if coding.is_some() {
+        return Error::new(Status::BadResponse, format!("the service sent {shown}"))
+            .with_retry(Retry::ReadOnly);
+    }
     Error::new(
         Status::BadResponse,
-        format!("the answer is not an API envelope ({e}): {snippet}"),
+        format!("the answer is not an API envelope ({e}): {shown}"),
     )
     .with_retry(Retry::ReadOnly)
 }

@@ -20,8 +20,7 @@ use ureq_proto::BodyMode;
 
 use crate::transport::{next_timeout, Conn, Connections};
 
-/// The largest response head read; a larger one is refused. Trailers after a chunked body
-/// count against it too.
+/// The largest response head read; a larger one is refused.
 const MAX_HEAD: usize = 64 * 1024;
 
 /// What came back, as far as the envelope logic needs it.
@@ -67,20 +66,21 @@ pub(crate) fn exchange(
         .map_err(before)?;
     // No `Accept`: without one, any media type is acceptable (RFC 9110 §12.5.1), and every
     // header costs a pass over the others when the head is written.
-    let conn = conns.checkout(call.uri(), deadline).map_err(before)?;
-    converse(conns, call, conn, body, deadline, max_body)
-        .map_err(|error| Failed { error, sent: true })
+    let mut conn = conns.checkout(call.uri(), deadline).map_err(before)?;
+    // A request that was not wholly written cannot have been acted on: a server acts on a
+    // complete request only (its head, and the body its Content-Length announces). So a
+    // failure while writing — a reset, a closed pooled connection — is "not sent".
+    let call = write_request(call, &mut conn, body, deadline).map_err(before)?;
+    read_answer(conns, call, conn, deadline, max_body).map_err(|error| Failed { error, sent: true })
 }
 
-/// Writes the request on `conn` and reads the answer.
-fn converse(
-    conns: &Connections,
+/// Writes the request's head and body on `conn`, in one write when they fit.
+fn write_request(
     call: Call<ureq_proto::client::state::Prepare>,
-    mut conn: Conn,
+    conn: &mut Conn,
     body: Option<&[u8]>,
     deadline: Instant,
-    max_body: u64,
-) -> Result<Reply, ureq::Error> {
+) -> Result<Call<RecvResponse>, ureq::Error> {
     // The head and the body, in one write.
     let mut call = call.proceed();
     let mut used = 0;
@@ -106,10 +106,10 @@ fn converse(
                     break;
                 }
                 // A body larger than the output buffer goes in buffer-sized writes.
-                transmit(&mut conn, used, deadline)?;
+                transmit(conn, used, deadline)?;
                 used = 0;
             }
-            transmit(&mut conn, used, deadline)?;
+            transmit(conn, used, deadline)?;
             used = 0;
             call.proceed().ok_or_else(|| stalled("request body"))?
         }
@@ -117,9 +117,20 @@ fn converse(
         Some(SendRequestResult::Await100(_)) | None => return Err(stalled("request")),
     };
     if used > 0 {
-        transmit(&mut conn, used, deadline)?;
+        transmit(conn, used, deadline)?;
     }
+    Ok(call)
+}
 
+/// Reads the answer to a request written on `conn`, and returns the connection to the pool
+/// when it may be used again.
+fn read_answer(
+    conns: &Connections,
+    call: Call<RecvResponse>,
+    mut conn: Conn,
+    deadline: Instant,
+    max_body: u64,
+) -> Result<Reply, ureq::Error> {
     let (mut reply, call) = receive_head(call, &mut conn, deadline)?;
     let must_close = match call {
         RecvResponseResult::RecvBody(call) => {
@@ -210,7 +221,6 @@ fn receive_body(
         body.reserve_exact(n.min(max_body) as usize);
     }
     let mut remote_closed = false;
-    let mut trailer_bytes = 0;
     loop {
         let fulfilled = match call.body_mode() {
             BodyMode::LengthDelimited(_) | BodyMode::Chunked => call.can_proceed(),
@@ -221,17 +231,16 @@ fn receive_body(
             break;
         }
         // Input already buffered first (the head's read usually brought the whole body).
-        if conn.buffers().can_use_input()
-            && decode(&mut call, conn, body, max_body, &mut trailer_bytes)?
-        {
+        if conn.buffers().can_use_input() && decode(&mut call, conn, body, max_body)? {
             continue;
         }
         if remote_closed {
             break;
         }
-        if trailer_bytes > MAX_HEAD {
-            // The body is whole (its last chunk came); trailer fields are a header section,
-            // capped like one. The rest is not read: the connection is closed, not reused.
+        if call.is_ended_chunked() {
+            // The body is whole (its last chunk came) and what follows — trailer fields, which
+            // the API never sends — has not all come: not waited for, however slowly or
+            // endlessly it comes. The connection is closed rather than reused.
             remote_closed = true;
             break;
         }
@@ -251,7 +260,7 @@ fn receive_body(
             Err(e) => return Err(e),
         }
         if !conn.buffers().input().is_empty() {
-            decode(&mut call, conn, body, max_body, &mut trailer_bytes)?;
+            decode(&mut call, conn, body, max_body)?;
         }
     }
     let mut force_close = remote_closed;
@@ -277,7 +286,6 @@ fn decode(
     conn: &mut Conn,
     body: &mut Vec<u8>,
     max_body: u64,
-    trailer_bytes: &mut usize,
 ) -> Result<bool, ureq::Error> {
     let input = conn.buffers().input();
     let start = body.len();
@@ -288,15 +296,9 @@ fn decode(
         .min((max_body as usize + 1).saturating_sub(start))
         .max(1);
     body.resize(start + room, 0);
-    let trailers = call.is_ended_chunked();
     let (used, produced) = call.read(input, &mut body[start..])?;
     body.truncate(start + produced);
     conn.buffers().input_consume(used);
-    if trailers {
-        // After the last chunk come trailer fields: counted, so that an endless section is
-        // not read for the whole time limit (see `receive_body`).
-        *trailer_bytes += used;
-    }
     if body.len() as u64 > max_body {
         return Err(ureq::Error::BodyExceedsLimit(max_body));
     }
@@ -309,8 +311,10 @@ const MAX_RETRY_AFTER_READ: Duration = Duration::from_secs(86_400);
 
 /// Reads `Retry-After` (RFC 9110 §10.2.3): delay-seconds, or an HTTP-date in any of the three
 /// forms recipients must accept (IMF-fixdate, RFC 850, asctime), read by the `httpdate`
-/// crate. A date in the past means now.
-pub(crate) fn retry_after(value: &str) -> Option<Duration> {
+/// crate. A date is measured against the answer's own `Date` when it has one (`server_now`),
+/// so that a machine clock that disagrees with the server's changes nothing; else against
+/// this machine's clock. A date in the past means now.
+pub(crate) fn retry_after(value: &str, server_now: Option<&str>) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         // A number too large for u64 is a very long time.
@@ -318,8 +322,11 @@ pub(crate) fn retry_after(value: &str) -> Option<Duration> {
         return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER_READ));
     }
     let at = httpdate::parse_http_date(value).ok()?;
+    let now = server_now
+        .and_then(|d| httpdate::parse_http_date(d.trim()).ok())
+        .unwrap_or_else(std::time::SystemTime::now);
     Some(
-        at.duration_since(std::time::SystemTime::now())
+        at.duration_since(now)
             .unwrap_or(Duration::ZERO)
             .min(MAX_RETRY_AFTER_READ),
     )
@@ -362,14 +369,14 @@ mod tests {
 
     #[test]
     fn retry_after_reads_seconds_and_all_three_date_forms() {
-        assert_eq!(retry_after(" 3 "), Some(Duration::from_secs(3)));
+        assert_eq!(retry_after(" 3 ", None), Some(Duration::from_secs(3)));
         assert_eq!(
-            retry_after("99999999999999999999999"),
+            retry_after("99999999999999999999999", None),
             Some(MAX_RETRY_AFTER_READ)
         );
         let soon = std::time::SystemTime::now() + Duration::from_secs(5);
         let imf = httpdate::fmt_http_date(soon);
-        let d = retry_after(&imf).expect("IMF-fixdate");
+        let d = retry_after(&imf, None).expect("IMF-fixdate");
         assert!(
             d > Duration::from_secs(2) && d <= Duration::from_secs(5),
             "{d:?}"
@@ -379,11 +386,19 @@ mod tests {
             "Sunday, 06-Nov-94 08:49:37 GMT",
             "Sun Nov  6 08:49:37 1994",
         ] {
-            assert_eq!(retry_after(past), Some(Duration::ZERO), "{past}");
+            assert_eq!(retry_after(past, None), Some(Duration::ZERO), "{past}");
         }
         for bad in ["", "soon", "-1", "1.5", "Sun, 32 Nov 1994 08:49:37 GMT"] {
-            assert_eq!(retry_after(bad), None, "{bad}");
+            assert_eq!(retry_after(bad, None), None, "{bad}");
         }
+        // Measured against the answer's own Date: a server an hour behind this machine.
+        assert_eq!(
+            retry_after(
+                "Sun, 06 Nov 1994 08:49:40 GMT",
+                Some("Sun, 06 Nov 1994 08:49:37 GMT")
+            ),
+            Some(Duration::from_secs(3))
+        );
     }
 
     #[test]

@@ -575,8 +575,9 @@ unsafe fn progress(
 /// @param client       a client, or NULL for the process-wide default one.
 /// @param token        the access token, or NULL for the client's own.
 /// @param task_id      the task (positive).
-/// @param timeout_ms   how long to wait at most; negative waits without limit (each poll
-///                     still has the `timeoutMs` limit); 0 polls once.
+/// @param timeout_ms   how long to wait at most, in milliseconds, polls included; negative
+///                     waits without limit (each poll still has the `timeoutMs` limit); 0
+///                     polls once (with the `timeoutMs` limit) and does not wait.
 /// @param on_progress  called after each poll with `user_data`; may be NULL. A non-zero
 ///                     return stops the wait with `PAN_ERR_CANCELLED`. It runs on the calling
 ///                     thread and must not call `pan_offline_download_wait()` itself.
@@ -585,7 +586,9 @@ unsafe fn progress(
 ///                     success.
 /// @return `PAN_OK` when the task ended (a failed download is `PAN_OK` with `*status_out ==
 ///         PAN_TASK_FAILED`: the call worked, the download did not); `PAN_ERR_TIMEOUT` when
-///         `timeout_ms` passed first; `PAN_ERR_CANCELLED`; or the error of a poll.
+///         `timeout_ms` passed first; `PAN_ERR_CANCELLED`; or the error of a poll. Afterwards
+///         `pan_last_trace_id()` is the last answered poll's, whatever calls `on_progress`
+///         made, and the error state is this call's own.
 ///
 /// # Safety
 /// `client` is NULL or live; `token` is NULL or NUL-terminated; `on_progress` is NULL or a

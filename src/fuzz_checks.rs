@@ -99,7 +99,7 @@ pub fn expired_at(data: &[u8]) {
 /// spaces into spaces.
 pub fn http_fields(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
-        if let Some(d) = crate::exchange::retry_after(text) {
+        if let Some(d) = crate::exchange::retry_after(text, None) {
             assert!(d <= std::time::Duration::from_secs(86_400));
         }
     }

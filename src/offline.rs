@@ -7,6 +7,7 @@ use crate::config::MIN_POLL_INTERVAL;
 use crate::envelope::{positive_id, Answer};
 use crate::error::{Error, Result, Status};
 use crate::options::{OfflineDownload, Target};
+use crate::redact::printable;
 use crate::token::Token;
 
 /// A task the service created.
@@ -142,21 +143,26 @@ impl Client {
         let end = timeout.map(|t| started + t);
         let mut pause = self.config().poll_interval.max(MIN_POLL_INTERVAL);
         let mut first = true;
+        // The trace ID of the last answered poll, kept on a time-out or cancellation.
+        let mut last_trace = String::new();
         loop {
-            // The first poll always gets the call's own limit: a `timeout` of 0 means "look
-            // once, do not wait", not "do not look".
+            // Every poll ends by `timeout`, except the one poll of a `timeout` of 0 ("look
+            // once, do not wait", not "do not look"), which gets the call's own limit.
             let deadline = match end {
-                Some(end) if !first => end.min(self.deadline()),
-                _ => self.deadline(),
+                Some(_) if first && timeout == Some(Duration::ZERO) => self.deadline(),
+                Some(end) => end.min(self.deadline()),
+                None => self.deadline(),
             };
             first = false;
             match self.progress_until(token, target, task_id, deadline) {
                 Ok(p) => {
+                    last_trace.clone_from(&p.trace_id);
                     if !on_progress(&p) {
                         return Err(Error::new(
                             Status::Cancelled,
                             format!("wait for task {task_id}: cancelled by the progress callback"),
-                        ));
+                        )
+                        .with_api(0, &last_trace));
                     }
                     if p.status.is_final() {
                         return Ok(p.status);
@@ -169,7 +175,7 @@ impl Client {
                     if e.status() == Status::Timeout
                         && end.is_some_and(|end| Instant::now() >= end) =>
                 {
-                    return Err(timed_out(task_id, started));
+                    return Err(timed_out(task_id, started).with_api(0, &last_trace));
                 }
                 Err(e) => return Err(e),
             }
@@ -180,13 +186,17 @@ impl Client {
                     if now < end {
                         std::thread::sleep(end - now);
                     }
-                    return Err(timed_out(task_id, started));
+                    return Err(timed_out(task_id, started).with_api(0, &last_trace));
                 }
             }
             std::thread::sleep(pause);
         }
     }
 }
+
+/// How far outside 0..100 a `process` may come and still be read (clamped): floating-point
+/// arithmetic on the server; a value further out is not a percentage.
+const PROCESS_SLACK: f64 = 0.5;
 
 /// Reads `{"process": <number>, "status": <int>}`.
 fn read_progress(answer: &Answer) -> Result<Progress> {
@@ -197,9 +207,10 @@ fn read_progress(answer: &Answer) -> Result<Progress> {
         .data
         .get("process")
         .and_then(serde_json::Value::as_f64)
-        .filter(|p| p.is_finite())
-        .map(|p| p.clamp(0.0, 100.0))
-        .ok_or_else(|| bad("the answer has no number `data.process`".into()))?;
+        .filter(|p| (-PROCESS_SLACK..=100.0 + PROCESS_SLACK).contains(p))
+        // `+ 0.0` turns -0.0 into 0.0.
+        .map(|p| p.clamp(0.0, 100.0) + 0.0)
+        .ok_or_else(|| bad("the answer has no `data.process` from 0 to 100".into()))?;
     let status = match answer.data.get("status").and_then(|v| match v {
         serde_json::Value::Number(n) => crate::envelope::integral(n),
         _ => None,
@@ -208,9 +219,13 @@ fn read_progress(answer: &Answer) -> Result<Progress> {
         Some(1) => TaskStatus::Failed,
         Some(2) => TaskStatus::Succeeded,
         Some(3) => TaskStatus::Retrying,
-        other => {
+        _ => {
             return Err(bad(format!(
-                "the answer's `data.status` is {other:?}, not 0, 1, 2 or 3"
+                "the answer's `data.status` is {}, not 0, 1, 2 or 3",
+                answer
+                    .data
+                    .get("status")
+                    .map_or("missing".to_owned(), |v| printable(&v.to_string(), 40))
             )))
         }
     };

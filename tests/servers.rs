@@ -316,3 +316,171 @@ fn a_401_renews_once_per_token() {
     assert_eq!(e.status(), Status::Unauthorized);
     assert_eq!(emu.count("/api/v1/access_token"), 2);
 }
+
+#[test]
+fn a_complete_body_is_kept_when_trailers_come_slowly() {
+    let emu = Emulator::start();
+    let c = client(&emu, r#","timeoutMs":3000"#);
+    emu.fault(r#"{"trailer_drip_ms":500}"#);
+    let t = Instant::now();
+    assert!(create(&c).expect("the body before the trailers is whole") > 0);
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+}
+
+#[test]
+fn gateway_answers_of_every_kind_are_unknown_outcomes_for_creates() {
+    let emu = Emulator::start();
+    let c = client(&emu, r#","maxRetries":0"#);
+    for fault in [
+        json!({"status": 502, "body_b64": b64(b"\x1f\x8b\x08\x00\x00\x00"), "headers": {"Content-Encoding": "gzip"}}),
+        json!({"status": 500, "body": r#"{"code":1.5,"message":"x"}"#}),
+        json!({"status": 503, "body": ""}),
+    ] {
+        emu.fault(&fault.to_string());
+        let e = create(&c).expect_err("lost");
+        assert_eq!(e.status(), Status::OutcomeUnknown, "{fault}: {e}");
+    }
+    // A coding the request did not ask for, named rather than quoted as junk.
+    let body = b"\x1f\x8b\x08\x00junk";
+    let mut raw = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n\r\n{:x}\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(body);
+    raw.extend_from_slice(b"\r\n0\r\n\r\n");
+    emu.fault(&json!({"raw_b64": b64(&raw)}).to_string());
+    let e = create(&c).expect_err("encoded");
+    assert_eq!(e.status(), Status::BadResponse);
+    assert!(
+        e.message().contains("Transfer-Encoding: gzip, chunked"),
+        "{e}"
+    );
+    assert!(!e.message().contains('\u{fffd}'), "junk quoted: {e}");
+}
+
+#[test]
+fn retry_after_dates_are_read_against_the_servers_own_clock() {
+    let emu = Emulator::start();
+    // The server's clock an hour behind this machine's; it asks for 2 s by its own clock.
+    emu.configure(r#"{"clock_skew_s":-3600}"#);
+    let at = std::time::SystemTime::now() - Duration::from_secs(3600) + Duration::from_secs(2);
+    emu.fault(&json!({"status": 429, "body": "", "headers": {"Retry-After": httpdate::fmt_http_date(at)}}).to_string());
+    let c = client(&emu, r#","maxRetries":1"#);
+    let t = Instant::now();
+    create(&c).expect("created after the pause");
+    let ms = t.elapsed().as_millis();
+    assert!((700..3000).contains(&ms), "{ms} ms");
+}
+
+#[test]
+fn a_wait_ends_by_its_limit_and_keeps_the_last_trace_id() {
+    let emu = Emulator::start();
+    let c = client(&emu, r#","pollIntervalMs":200"#);
+    let id = create(&c).expect("created");
+    emu.fault(r#"{"path":"/api/v1/offline/download/process","delay_ms":3000,"times":5}"#);
+    let t = Instant::now();
+    let e = c
+        .wait(
+            Some(&token()),
+            Target::Drive,
+            id,
+            Some(Duration::from_millis(300)),
+            &mut |_| true,
+        )
+        .expect_err("time-out");
+    assert_eq!(e.status(), Status::Timeout);
+    assert!(
+        t.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        t.elapsed()
+    );
+}
+
+#[test]
+fn token_fetches_that_fail_are_not_repeated_per_call() {
+    for (settings, fault) in [
+        (json!({"max_tokens": 0}), None),
+        (
+            json!({}),
+            Some(
+                json!({"path": "/api/v1/access_token", "status": 502, "body": "down", "times": 100}),
+            ),
+        ),
+        (
+            json!({}),
+            Some(json!({"path": "/api/v1/access_token", "drop": "before", "times": 100})),
+        ),
+    ] {
+        let emu = Emulator::start_with(&["--client", "test-client:test-secret"]);
+        emu.configure(&settings.to_string());
+        if let Some(f) = &fault {
+            emu.fault(&f.to_string());
+        }
+        let c = Client::new(
+            Config::from_json(&format!(
+                r#"{{"baseUrl":"{}","clientID":"test-client","clientSecret":"test-secret","maxRetries":0}}"#,
+                emu.url
+            ))
+            .expect("config"),
+        )
+        .expect("client");
+        let opts = OfflineDownload::new("https://example.com/a.mp4").expect("opts");
+        for _ in 0..6 {
+            c.offline_download(None, &opts).expect_err("no token");
+        }
+        assert_eq!(emu.count("/api/v1/access_token"), 1, "{settings} {fault:?}");
+        assert_eq!(emu.count("/api/v1/offline/download"), 0);
+    }
+}
+
+#[test]
+fn a_service_that_refuses_every_token_does_not_cause_a_token_storm() {
+    let emu = Emulator::start_with(&["--client", "test-client:test-secret"]);
+    let c = Client::new(
+        Config::from_json(&format!(
+            r#"{{"baseUrl":"{}","clientID":"test-client","clientSecret":"test-secret"}}"#,
+            emu.url
+        ))
+        .expect("config"),
+    )
+    .expect("client");
+    emu.fault(r#"{"path":"/api/v1/offline/download","code":401,"message":"invalid access_token","times":100}"#);
+    let opts = OfflineDownload::new("https://example.com/a.mp4").expect("opts");
+    for _ in 0..12 {
+        let e = c.offline_download(None, &opts).expect_err("refused");
+        assert_eq!(e.status(), Status::Unauthorized);
+    }
+    assert_eq!(
+        emu.count("/api/v1/access_token"),
+        2,
+        "one fetch, one renewal"
+    );
+}
+
+#[test]
+fn callbacks_are_read_as_leniently_as_answers() {
+    for (body, reason, file) in [
+        ("\u{feff}{\"status\":0,\"fileID\":7}", "", 7),
+        (
+            r#"{"status":1,"failReason":"bad \ud800 half","fileID":0}"#,
+            "bad \u{fffd} half",
+            0,
+        ),
+        (r#"{"status":0,"fileID":100.0}"#, "", 100),
+        (r#"{"status":0,"fileID":1e2}"#, "", 100),
+        (
+            r#"{"status":1,"fileReason":"prose","failReason":"example","fileID":0}"#,
+            "example",
+            0,
+        ),
+        (
+            "{\"status\":1,\"failReason\":\"raw\ttab\",\"fileID\":0}",
+            "raw\\ttab",
+            0,
+        ),
+    ] {
+        let cb = pan_offline::Callback::parse(body).unwrap_or_else(|e| panic!("{body}: {e}"));
+        assert_eq!((cb.reason.as_str(), cb.file_id), (reason, file), "{body}");
+    }
+}

@@ -447,9 +447,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if fault and not self.apply_fault(fault, method, path, query, body, entry):
             return
         status, answer, extra = self.api(method, path, query, body, entry)
-        if fault and ("chunked" in fault or "trailer_bytes" in fault):
+        if fault and ("chunked" in fault or "trailer_bytes" in fault or "trailer_drip_ms" in fault):
             return self.send_chunked(fault.get("chunked", 64), status, answer,
-                                     fault.get("trailer_bytes", 0))
+                                     fault.get("trailer_bytes", 0), fault.get("trailer_drip_ms"))
         if fault and fault.get("close_delimited"):
             return self.send_close_delimited(status, answer)
         if fault and (fault.get("truncate") or "content_length" in fault or "drip_ms" in fault):
@@ -467,6 +467,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         raw           write these bytes (latin-1 text, or raw_b64) as the whole answer, then
                       close (no action): folded headers and other odd heads
         trailer_bytes act, answer chunked, then send this many bytes of trailer fields
+        trailer_drip_ms          act, answer chunked, then 20 trailer lines this far apart
         code, message            answer this envelope error with HTTP 200 (no action)
         redirect      answer 302 to this URL (no action)
         oversize      answer 200 with a body of this many bytes (no action)
@@ -528,7 +529,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return False
         return True
 
-    def send_chunked(self, size, status, answer, trailer_bytes=0):
+    def send_chunked(self, size, status, answer, trailer_bytes=0, trailer_drip_ms=None):
         data = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -539,12 +540,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
             piece = data[i:i + size]
             self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
             self.wfile.flush()
-        self.wfile.write(b"0\r\n")
         try:
-            line = b"X-Pad: " + b"a" * 1000 + b"\r\n"
-            for _ in range(trailer_bytes // len(line)):
-                self.wfile.write(line)
-            self.wfile.write(b"\r\n")
+            if trailer_drip_ms:
+                self.wfile.write(b"0\r\n")
+                for _ in range(20):  # one trailer line per drip, then the end: bounded
+                    time.sleep(trailer_drip_ms / 1000.0)
+                    self.wfile.write(b"X-Slow: 1\r\n")
+                self.wfile.write(b"\r\n")
+            elif not trailer_bytes:
+                self.wfile.write(b"0\r\n\r\n")
+            else:
+                self.wfile.write(b"0\r\n")
+                line = b"X-Pad: " + b"a" * 1000 + b"\r\n"
+                for _ in range(trailer_bytes // len(line)):
+                    self.wfile.write(line)
+                self.wfile.write(b"\r\n")
             self.wfile.flush()
         except OSError:  # the client gave up on an endless trailer section
             self.close_connection = True
