@@ -23,7 +23,7 @@ stop_emulator() {
 status=0
 
 echo "-- valgrind memcheck"
-for prog in test_abi_shared test_abi_static test_workflow; do
+for prog in test_abi_shared test_abi_static test_workflow test_host; do
   [ -x "$dir/$prog" ] || { echo "$dir/$prog is missing: run cargo test first"; exit 1; }
   log="$dir/$prog.valgrind.log"
   start_emulator
@@ -39,7 +39,7 @@ done
 
 echo "-- AddressSanitizer + UndefinedBehaviorSanitizer"
 san=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
-for src in test_abi test_workflow; do
+for src in test_abi test_workflow test_host; do
   out="$dir/${src}_asan"
   cc -std=c11 -Wall -Wextra -Werror -pedantic -g -pthread "${san[@]}" -I"$inc" "tests/c/$src.c" \
      -Ltarget/debug/deps -lpan_offline -Wl,-rpath,"$PWD/target/debug/deps" -o "$out"
