@@ -143,6 +143,14 @@
 #define PAN_ERR_OUTCOME_UNKNOWN 17
 
 /**
+ * The service refused a create because too many of the account's offline tasks are running
+ * (its message `同时下载的任务超出最大限制，不能下载`, whatever its code; the code and trace
+ * ID are kept as for any API error). The task certainly was not created: try again later
+ * (peers wait 5 to 60 s). Not retried by the single create calls.
+ */
+#define PAN_ERR_TASK_LIMIT 18
+
+/**
  * Task status from the progress query: downloading.
  */
 #define PAN_TASK_DOWNLOADING 0
@@ -273,6 +281,14 @@ int32_t pan_offline_download(const char *token, const char *json_opts, int64_t *
  *     refused with PAN_ERR_INVALID_ARGUMENT before connecting).
  *   - `clientID`, `clientSecret` (strings, both or neither): let the client fetch, cache and
  *     renew its own access token, so that every function taking a `token` accepts NULL.
+ *   - `createQps`, `progressQps` (numbers, 0 to 100000): creates and progress queries per
+ *     second that the client sends, all its threads together (the image-hosting calls
+ *     share them); 0 turns pacing off. Defaults 1 and 5 (what peers do), and no pacing for a
+ *     loopback base URL unless given; the process-wide client reads `$PAN_CREATE_QPS` and
+ *     `$PAN_PROGRESS_QPS`. A call waits for its turn within its `timeoutMs`; a turn that
+ *     cannot come in time fails with `PAN_ERR_TIMEOUT` without sending (a create is then
+ *     certainly not made). Retries take turns like first tries, and a 429 pauses every
+ *     call of that kind on the client. No lock is held while a call waits.
  *   - `caFile` (string): a PEM file of the certificate authorities to trust for https;
  *     default `$SSL_CERT_FILE`, else the system's CA bundle (the first of
  *     /etc/ssl/certs/ca-certificates.crt, /etc/pki/tls/certs/ca-bundle.crt,

@@ -20,7 +20,7 @@ import os
 
 __all__ = [
     "Client", "Error", "InvalidArgument", "NetworkError", "TimeoutError", "ApiError",
-    "Unauthorized", "TokenLimit", "RateLimited", "Cancelled", "OutcomeUnknown", "parse_callback",
+    "Unauthorized", "TokenLimit", "RateLimited", "Cancelled", "OutcomeUnknown", "TaskLimit", "parse_callback",
     "version",
     "TASK_DOWNLOADING", "TASK_FAILED", "TASK_SUCCEEDED", "TASK_RETRYING",
 ]
@@ -29,7 +29,7 @@ TASK_DOWNLOADING, TASK_FAILED, TASK_SUCCEEDED, TASK_RETRYING = 0, 1, 2, 3
 (OK, ERR_NULL_ARGUMENT, ERR_INVALID_UTF8, ERR_INVALID_JSON, ERR_INVALID_ARGUMENT, ERR_NETWORK,
  ERR_TIMEOUT, ERR_TLS, ERR_HTTP_STATUS, ERR_BAD_RESPONSE, ERR_API, ERR_UNAUTHORIZED,
  ERR_TOKEN_LIMIT, ERR_RATE_LIMITED, ERR_PANIC, ERR_INTERNAL, ERR_CANCELLED,
- ERR_OUTCOME_UNKNOWN) = range(18)
+ ERR_OUTCOME_UNKNOWN, ERR_TASK_LIMIT) = range(19)
 
 
 def _load():
@@ -116,6 +116,10 @@ class Cancelled(Error):
     """The progress callback stopped the wait."""
 
 
+class TaskLimit(ApiError):
+    """Too many offline tasks of the account are running; the task was not created."""
+
+
 class OutcomeUnknown(Error):
     """A create was sent but no complete answer came back: the task may exist. Check before
     creating it again (the library never retries it)."""
@@ -127,7 +131,7 @@ _KINDS = {ERR_NULL_ARGUMENT: InvalidArgument, ERR_INVALID_UTF8: InvalidArgument,
           ERR_HTTP_STATUS: ApiError, ERR_BAD_RESPONSE: ApiError, ERR_API: ApiError,
           ERR_UNAUTHORIZED: Unauthorized, ERR_TOKEN_LIMIT: TokenLimit,
           ERR_RATE_LIMITED: RateLimited, ERR_CANCELLED: Cancelled,
-          ERR_OUTCOME_UNKNOWN: OutcomeUnknown}
+          ERR_OUTCOME_UNKNOWN: OutcomeUnknown, ERR_TASK_LIMIT: TaskLimit}
 
 
 def _check(rc):

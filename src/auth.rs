@@ -212,6 +212,7 @@ impl Client {
             secret: Some(client_secret),
             creates: false,
             wants_date: true,
+            pace: None,
         };
         self.call_until(&req, deadline, read_access_token)
     }

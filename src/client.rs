@@ -12,6 +12,7 @@ use crate::config::{Config, Pins, MAX_RESPONSE_BODY};
 use crate::envelope::{interpret, Answer, HttpAnswer};
 use crate::error::{Error, Result, Retry, Status};
 use crate::exchange::exchange;
+use crate::pacing::{Kind, Pacer};
 use crate::proxy;
 use crate::redact::{token_secret, Secret};
 use crate::tls;
@@ -39,6 +40,8 @@ pub struct Client {
     secrets: Vec<Secret>,
     /// The route chosen, for `Debug`: `direct` or the proxy (password hidden) and its source.
     route: String,
+    /// How fast each kind of call is sent.
+    pacer: Pacer,
 }
 
 /// The service's `Platform` header.
@@ -73,6 +76,8 @@ pub(crate) struct Request<'a> {
     /// Whether the answer's `Date` is kept (the token call judges a token's lifetime by the
     /// service's clock).
     pub wants_date: bool,
+    /// The schedule the request takes its turn in, if it is paced.
+    pub pace: Option<Kind>,
 }
 
 impl std::fmt::Debug for Client {
@@ -128,6 +133,7 @@ impl Client {
             None => "direct".to_owned(),
         };
         let conns = Connections::new(&config, &base, &tls, route, pins);
+        let (create_qps, progress_qps) = config.rates();
         Ok(Client {
             config,
             base,
@@ -136,14 +142,16 @@ impl Client {
             tokens: TokenCache::default(),
             secrets,
             route: shown,
+            pacer: Pacer::new(create_qps, progress_qps),
         })
     }
 
-    /// The process-wide client, configured from the environment on first use.
+    /// The process-wide client, configured from the environment on first use
+    /// ([`Config::from_env`]).
     pub fn global() -> Result<&'static Client> {
         static GLOBAL: OnceCell<Result<Client>> = OnceCell::new();
         GLOBAL
-            .get_or_init(|| Client::new(Config::default()))
+            .get_or_init(|| Config::from_env().and_then(Client::new))
             .as_ref()
             .map_err(Clone::clone)
     }
@@ -249,6 +257,11 @@ impl Client {
                     "the call's time limit ran out",
                 )));
             }
+            if let Some(kind) = req.pace {
+                if let Err(wait) = self.pacer.turn(kind, deadline) {
+                    return Err(finish(not_in_time(req, kind, wait, &self.config)));
+                }
+            }
             let result = self.send(req, token, deadline, secrets);
             let err = match result {
                 Ok(answer) => return read(&answer).map_err(finish),
@@ -270,7 +283,12 @@ impl Client {
             if Instant::now() + pause + Duration::from_millis(10) >= deadline {
                 return Err(finish(after_attempts(outcome(err, req), attempt)));
             }
-            std::thread::sleep(pause);
+            match req.pace.filter(|k| self.pacer.paced(*k)) {
+                // A 429 pauses every caller of this kind on this client; the retry then takes
+                // its turn like a first try.
+                Some(kind) if err.status() == Status::RateLimited => self.pacer.pause(kind, pause),
+                _ => std::thread::sleep(pause),
+            }
             attempt += 1;
         }
     }
@@ -377,6 +395,27 @@ fn outcome(err: Error, req: &Request<'_>) -> Error {
     err.reclassify(
         Status::OutcomeUnknown,
         "; the task may have been created: check before creating it again",
+    )
+}
+
+/// A paced call whose turn would come after its time limit: not sent.
+fn not_in_time(req: &Request<'_>, kind: Kind, wait: Duration, config: &Config) -> Error {
+    let (rate, key) = match kind {
+        Kind::Create => (config.rates().0, "createQps"),
+        Kind::Progress => (config.rates().1, "progressQps"),
+    };
+    let consequence = if req.creates {
+        "it was not sent, so no task was created"
+    } else {
+        "it was not sent"
+    };
+    Error::new(
+        Status::Timeout,
+        format!(
+            "its turn at {rate} calls per second (`{key}`) would come in {} ms, after the \
+             call's time limit; {consequence}",
+            wait.as_millis()
+        ),
     )
 }
 

@@ -27,6 +27,16 @@ pub const DEFAULT_MAX_RETRIES: u32 = 3;
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(1000);
 /// The shortest pause between polls (other clients poll at about 5 per second at most).
 pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// The environment variables that set `createQps` and `progressQps` of the process-wide client.
+pub const CREATE_QPS_ENV: &str = "PAN_CREATE_QPS";
+/// See [`CREATE_QPS_ENV`].
+pub const PROGRESS_QPS_ENV: &str = "PAN_PROGRESS_QPS";
+/// Creates per second a client sends by default, all threads together (what peers do).
+pub const DEFAULT_CREATE_QPS: f64 = 1.0;
+/// Progress queries per second a client sends by default, all threads together.
+pub const DEFAULT_PROGRESS_QPS: f64 = 5.0;
+/// The highest rate accepted for `createQps` and `progressQps`.
+const MAX_QPS: f64 = 100_000.0;
 /// Largest configuration text accepted, in bytes.
 pub const MAX_CONFIG_LEN: usize = 64 * 1024;
 /// Largest response body read, in bytes; the API's answers are a few hundred bytes.
@@ -35,7 +45,7 @@ pub const MAX_RESPONSE_BODY: u64 = 1024 * 1024;
 /// How a [`Client`](crate::Client) talks to the service. Build it with [`Config::default`]
 /// (the documented defaults plus the environment), then adjust fields or use
 /// [`Config::from_json`].
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub struct Config {
     /// Base URL, default [`DEFAULT_BASE_URL`] or `$PAN_API_BASE_URL`. Plain `http://` only for
     /// loopback hosts.
@@ -68,6 +78,11 @@ pub struct Config {
     /// PEM bundle of the certificate authorities to trust. `None`: `$SSL_CERT_FILE`, else the
     /// system's CA store.
     pub ca_file: Option<String>,
+    /// Creates per second the client sends, all threads together; `Some(0.0)`: not paced.
+    /// `None`: [`DEFAULT_CREATE_QPS`], or not paced for a loopback base URL.
+    pub create_qps: Option<f64>,
+    /// Progress queries per second, as `create_qps`; default [`DEFAULT_PROGRESS_QPS`].
+    pub progress_qps: Option<f64>,
 }
 
 impl Default for Config {
@@ -89,6 +104,8 @@ impl Default for Config {
             client_id: None,
             client_secret: None,
             ca_file: None,
+            create_qps: None,
+            progress_qps: None,
         }
     }
 }
@@ -111,11 +128,13 @@ impl std::fmt::Debug for Config {
                 &self.client_secret.as_ref().map(|_| "<redacted>"),
             )
             .field("ca_file", &self.ca_file)
+            .field("create_qps", &self.create_qps)
+            .field("progress_qps", &self.progress_qps)
             .finish()
     }
 }
 
-const KEYS: &str = "baseUrl, connectTimeoutMs, timeoutMs, maxRetries, pollIntervalMs, userAgent, proxy, noProxy, resolve, clientID, clientSecret, caFile";
+const KEYS: &str = "baseUrl, connectTimeoutMs, timeoutMs, maxRetries, pollIntervalMs, userAgent, proxy, noProxy, resolve, clientID, clientSecret, caFile, createQps, progressQps";
 /// Longest time limit accepted: one day.
 const MAX_MS: u64 = 86_400_000;
 
@@ -140,6 +159,8 @@ impl Config {
                 "clientID" => c.client_id = Some(string(&key, value)?),
                 "clientSecret" => c.client_secret = Some(string(&key, value)?),
                 "caFile" => c.ca_file = Some(string(&key, value)?),
+                "createQps" => c.create_qps = Some(qps(&format!("`{key}`"), &value)?),
+                "progressQps" => c.progress_qps = Some(qps(&format!("`{key}`"), &value)?),
                 other => {
                     return Err(Error::invalid(format!(
                         "config: unknown key `{}` (the keys are {KEYS}; names are case-sensitive)",
@@ -150,6 +171,46 @@ impl Config {
         }
         c.validate()?;
         Ok(c)
+    }
+
+    /// The defaults with what the environment says for the process-wide client:
+    /// `$PAN_API_BASE_URL`, `$PAN_CREATE_QPS`, `$PAN_PROGRESS_QPS`. A value that cannot be
+    /// used is refused, naming its variable.
+    pub fn from_env() -> Result<Config> {
+        let mut c = Config::default();
+        for (name, field) in [
+            (CREATE_QPS_ENV, &mut c.create_qps),
+            (PROGRESS_QPS_ENV, &mut c.progress_qps),
+        ] {
+            if let Some(v) = std::env::var_os(name).filter(|v| !v.is_empty()) {
+                let text = v.to_string_lossy();
+                let n = text.trim().parse::<f64>().map_err(|_| {
+                    Error::invalid(format!(
+                        "${name} is `{}`, not a number of calls per second",
+                        printable(&text, 40)
+                    ))
+                })?;
+                *field = Some(qps(&format!("${name}"), &Value::from(n))?);
+            }
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// The pacing of this configuration: creates and progress queries per second (0: not
+    /// paced). Unset rates are the defaults, except for a loopback base URL (the emulator, a
+    /// test server), which is not paced unless asked.
+    pub(crate) fn rates(&self) -> (f64, f64) {
+        let loopback = parse_http_url(&self.base_url).is_ok_and(|u| {
+            u.is_loopback()
+                || Pins::parse(&self.resolve)
+                    .is_ok_and(|p| p.is_loopback(u.host, u.port_or_default()))
+        });
+        let or_default = |v: Option<f64>, d: f64| v.unwrap_or(if loopback { 0.0 } else { d });
+        (
+            or_default(self.create_qps, DEFAULT_CREATE_QPS),
+            or_default(self.progress_qps, DEFAULT_PROGRESS_QPS),
+        )
     }
 
     /// Checks every field; the error names the field. No secret of the configuration (the
@@ -341,6 +402,18 @@ fn string(key: &str, value: Value) -> Result<String> {
         other => Err(Error::invalid(format!(
             "config: `{key}` must be a string, not {}",
             type_name(&other)
+        ))),
+    }
+}
+
+/// A rate: a number of calls per second from 0 (not paced) to 100,000. `what` names it.
+fn qps(what: &str, value: &Value) -> Result<f64> {
+    match value.as_f64() {
+        Some(n) if (0.0..=MAX_QPS).contains(&n) => Ok(n),
+        _ => Err(Error::invalid(format!(
+            "config: {what} must be a number of calls per second from 0 (not paced) to \
+             100000, not {}",
+            printable(&value.to_string(), 40)
         ))),
     }
 }

@@ -14,6 +14,9 @@ use crate::redact::{clean_owned, printable, quote, Secret};
 
 /// The message with which the service tells "too many tokens" apart from an invalid token.
 const TOKEN_LIMIT_MESSAGE: &str = "tokens number has exceeded the limit";
+/// The message with which the service refuses a create because too many of the account's
+/// offline tasks are running (SPEC.md); its code is not documented (2 has been seen).
+const TASK_LIMIT_MESSAGE: &str = "同时下载的任务超出最大限制";
 /// Longest piece of server text quoted in a message.
 const QUOTE_MAX: usize = 300;
 
@@ -214,7 +217,9 @@ pub(crate) fn interpret(a: &HttpAnswer<'_>) -> Result<Answer, Error> {
             },
         });
     }
+    let raw_message = raw.message.as_deref().unwrap_or("");
     let (status, retry) = match code {
+        _ if raw_message.contains(TASK_LIMIT_MESSAGE) => (Status::TaskLimit, Retry::Unsafe),
         401 if message.contains(TOKEN_LIMIT_MESSAGE) => (Status::TokenLimit, Retry::Unsafe),
         401 => (Status::Unauthorized, Retry::Unsafe),
         429 => (Status::RateLimited, Retry::Safe(retry_after(a))),

@@ -53,11 +53,14 @@ pub enum Status {
     /// A create request may have reached the service but no complete answer came back: the
     /// task may exist. Check before creating it again; never retried by the library.
     OutcomeUnknown = 17,
+    /// The service refused a create because too many of the account's offline tasks are
+    /// running. The create certainly did not happen: try again later.
+    TaskLimit = 18,
 }
 
 impl Status {
     /// Every status, in numeric order.
-    pub const ALL: [Status; 18] = [
+    pub const ALL: [Status; 19] = [
         Status::Ok,
         Status::NullArgument,
         Status::InvalidUtf8,
@@ -76,6 +79,7 @@ impl Status {
         Status::Internal,
         Status::Cancelled,
         Status::OutcomeUnknown,
+        Status::TaskLimit,
     ];
 
     /// The stable number of this status in the C ABI.
@@ -110,6 +114,9 @@ impl Status {
             Status::Cancelled => "cancelled by the caller's callback\0",
             Status::OutcomeUnknown => {
                 "the request may have reached the service but no answer came back: the task may exist\0"
+            }
+            Status::TaskLimit => {
+                "too many offline tasks of the account are running: the task was not created\0"
             }
         }
     }

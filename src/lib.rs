@@ -36,6 +36,7 @@ mod fuzz_checks;
 mod json;
 mod offline;
 mod options;
+mod pacing;
 mod proxy;
 mod redact;
 mod tcp;

@@ -7,6 +7,7 @@ use crate::config::MIN_POLL_INTERVAL;
 use crate::envelope::{positive_id, Answer};
 use crate::error::{Error, Result, Status};
 use crate::options::{OfflineDownload, Target};
+use crate::pacing::Kind;
 use crate::redact::printable;
 use crate::token::Token;
 
@@ -77,6 +78,7 @@ impl Client {
             secret: None,
             creates: true,
             wants_date: false,
+            pace: Some(Kind::Create),
         };
         self.call(&req, |answer| {
             Ok(Created {
@@ -122,6 +124,7 @@ impl Client {
             secret: None,
             creates: false,
             wants_date: false,
+            pace: Some(Kind::Progress),
         };
         self.call_until(&req, deadline, read_progress)
     }

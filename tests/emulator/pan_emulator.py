@@ -63,6 +63,12 @@ class State:
         self.base = ""
         self.resolve = {}
         self.clock_skew_s = 0.0  # the emulator's clock minus the real one, for Date/expiredAt
+        # Rates the service enforces, per kind ("create", "progress"): calls per second in
+        # any one-second window; over it, an envelope 429 as the service answers. 0: none.
+        self.rate_limits = {}
+        self.recent = {}  # kind -> timestamps of the calls let through, last second
+        self.max_running = 0  # running tasks an account may have; over it, a create is refused
+        self.refused = {"rate": {}, "running": 0}
         self.expiry_format = "offset"
         self.send_date = True
         for entry in args.resolve:
@@ -615,7 +621,29 @@ class Handler(http.server.BaseHTTPRequestHandler):
             problem = self.check_token()
             if problem:
                 return 200, envelope(401, problem), None
+            kind = "progress" if path.endswith("/process") else "create"
+            if not self.within_rate(kind):
+                return 200, envelope(429, "too many requests"), None
         return 200, route(body, query, entry), None
+
+    def within_rate(self, kind):
+        """Whether a call of this kind is within the enforced rate (counted if so, refused and
+        counted as refused if not)."""
+        limit = STATE.rate_limits.get(kind) or 0
+        if not limit:
+            return True
+        now = time.monotonic()
+        with STATE.lock:
+            # The window is a second less 20 ms: what reaches this handler has been through
+            # the network stack and a thread switch, which bunch calls sent evenly.
+            recent = [t for t in STATE.recent.get(kind, []) if t > now - 0.98]
+            if len(recent) >= limit:
+                STATE.recent[kind] = recent
+                STATE.refused["rate"][kind] = STATE.refused["rate"].get(kind, 0) + 1
+                return False
+            recent.append(now)
+            STATE.recent[kind] = recent
+        return True
 
     def check_token(self):
         auth = self.headers.get("Authorization") or ""
@@ -688,6 +716,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if d == 0:
                 return envelope(400, "the root folder (dirID 0) is not supported")
         real = obj["url"].startswith(STATE.base + "/files/")
+        if STATE.max_running:
+            with STATE.lock:
+                running = sum(1 for t in STATE.tasks.values() if t.tick() or t.status in (0, 3))
+                if running >= STATE.max_running:
+                    STATE.refused["running"] += 1
+                    # The service's answer: a code it does not document, and this message.
+                    return envelope(2, "同时下载的任务超出最大限制，不能下载")
         with STATE.lock:
             task = Task(next(STATE.next_task), obj, oss, None if real else STATE.task_seconds)
             STATE.tasks[task.id] = task
@@ -753,13 +788,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                        "tasks": [t.view() for t in STATE.tasks.values()]})
             if path == "/__emu/callbacks":
                 return self.send_json(STATE.callbacks)
+            if path == "/__emu/refused":
+                return self.send_json(STATE.refused)
             if path == "/__emu/config" and method == "POST":
                 for t in obj.get("tokens", []):
                     STATE.tokens[t] = None
                 for t in obj.get("revoke", []):
                     STATE.tokens.pop(t, None)
                 for key in ("token_ttl", "max_tokens", "rate", "idle_close_ms", "task_seconds",
-                            "clock_skew_s", "expiry_format", "send_date"):
+                            "clock_skew_s", "expiry_format", "send_date", "rate_limits",
+                            "max_running"):
                     if key in obj:
                         setattr(STATE, key, obj[key])
                 return self.send_json({"ok": True})
