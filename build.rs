@@ -1,4 +1,4 @@
-//! Generates the C header from `src/ffi.rs` with cbindgen.
+//! Generates the C header from the C ABI (`src/ffi/`) with cbindgen.
 //!
 //! The header is always written to `$OUT_DIR/pan_offline.h`. Inside the repository (a `.git`
 //! beside Cargo.toml) it is also written to `include/pan_offline.h`, but only when it differs,
@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 fn main() {
-    println!("cargo:rerun-if-changed=src/ffi.rs");
+    println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     let crate_dir =
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
@@ -37,9 +37,9 @@ fn main() {
 
     let bindings = cbindgen::Builder::new()
         .with_config(config)
-        .with_src(crate_dir.join("src/ffi.rs"))
+        .with_src(crate_dir.join("src/ffi/mod.rs"))
         .generate()
-        .expect("cbindgen can generate the header from src/ffi.rs");
+        .expect("cbindgen can generate the header from src/ffi/");
     let generated = out_dir.join("pan_offline.h");
     bindings.write_to_file(&generated);
 

@@ -22,6 +22,7 @@
 #![deny(unsafe_code)]
 
 mod auth;
+mod batch;
 mod callback;
 mod client;
 mod config;
@@ -33,6 +34,7 @@ mod expiry;
 pub mod ffi;
 mod fork;
 mod fuzz_checks;
+mod journal;
 mod json;
 mod offline;
 mod options;
@@ -46,10 +48,12 @@ mod transport;
 mod url;
 
 pub use auth::AccessToken;
+pub use batch::{BatchOptions, ItemResult, MAX_BATCH_ITEMS, MAX_BATCH_LEN};
 pub use callback::Callback;
 pub use client::Client;
 pub use config::*;
 pub use error::{Error, Result, Status};
+pub use journal::JOURNAL_VERSION;
 pub use offline::{Created, Progress, TaskStatus};
 pub use options::{OfflineDownload, Target, MAX_FILE_NAME_CHARS, MAX_OPTIONS_LEN};
 pub use proxy::{HTTPS_PROXY_VARS, NO_PROXY_VARS};

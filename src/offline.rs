@@ -99,7 +99,7 @@ impl Client {
         self.progress_until(token, target, task_id, self.deadline())
     }
 
-    fn progress_until(
+    pub(crate) fn progress_until(
         &self,
         token: Option<&Token>,
         target: Target,

@@ -10,6 +10,9 @@ use std::time::Duration;
 use crate::error::{Error, Result, Status};
 use crate::{Callback, Client, Config, OfflineDownload, Progress, Target, Token};
 
+mod bulk;
+pub use bulk::*;
+
 /// Success.
 pub const PAN_OK: i32 = 0;
 /// A required pointer argument was NULL. The message names the parameter.
@@ -753,7 +756,8 @@ pub unsafe extern "C" fn pan_access_token(
     })
 }
 
-/// Free a string the library returned as owned (so far: the token of `pan_access_token()`).
+/// Free a string the library returned as owned (the token of `pan_access_token()`, the
+/// results of `pan_offline_download_batch()`).
 /// NULL is fine; freeing twice is not.
 ///
 /// # Safety

@@ -1,0 +1,413 @@
+//! Batches and waits for many tasks: what people do with offline download is rarely one URL.
+//!
+//! A batch validates every item first, creates each distinct one once at the client's pace,
+//! waits and tries again while the account has too many tasks running, and — with a journal
+//! — records each send and its outcome durably, so that a batch that dies at any point can be
+//! run again and creates nothing twice (see `journal.rs`).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+
+use crate::client::Client;
+use crate::error::{Error, Result, Status};
+use crate::journal::{Journal, Known};
+use crate::json::{parse_object, type_name};
+use crate::offline::{Progress, TaskStatus};
+use crate::options::{OfflineDownload, Target, MAX_OPTIONS_LEN};
+use crate::token::Token;
+
+/// Largest list of items accepted, in bytes.
+pub const MAX_BATCH_LEN: usize = 64 * 1024 * 1024;
+/// Most items in one batch.
+pub const MAX_BATCH_ITEMS: usize = 100_000;
+/// The first wait after the service said too many tasks are running (peers wait 5 to 60 s).
+const TASK_LIMIT_FIRST_WAIT: Duration = Duration::from_secs(5);
+/// The longest of those waits.
+const TASK_LIMIT_MAX_WAIT: Duration = Duration::from_secs(60);
+/// How long one item waits for running tasks to end, in all, when the batch has no time
+/// limit of its own.
+const TASK_LIMIT_PATIENCE: Duration = Duration::from_secs(600);
+
+/// How a batch runs: `{"journal": "<path>", "retryUnknown": false, "timeoutMs": <ms>}`, every
+/// key optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchOptions {
+    /// The journal file (created when missing): each send and its outcome, made durable.
+    pub journal: Option<PathBuf>,
+    /// Send again the items the journal records as sent without an outcome (they may exist).
+    pub retry_unknown: bool,
+    /// The time limit of the whole batch; items not sent by then are reported as time-outs.
+    pub timeout: Option<Duration>,
+}
+
+impl BatchOptions {
+    /// Reads the options (`None`: the defaults). Unknown or mistyped keys are refused by name.
+    pub fn from_json(text: Option<&str>) -> Result<BatchOptions> {
+        let mut o = BatchOptions::default();
+        let Some(text) = text else {
+            return Ok(o);
+        };
+        for (key, value) in parse_object(text, "batch options", MAX_OPTIONS_LEN)?.0 {
+            let wrong = |want: &str| {
+                Error::invalid(format!(
+                    "batch options: `{key}` must be {want}, not {}",
+                    type_name(&value)
+                ))
+            };
+            match &*key {
+                "journal" => match &value {
+                    Value::String(s) if !s.is_empty() => o.journal = Some(PathBuf::from(s)),
+                    _ => return Err(wrong("a non-empty path")),
+                },
+                "retryUnknown" => {
+                    o.retry_unknown = value.as_bool().ok_or_else(|| wrong("true or false"))?
+                }
+                "timeoutMs" => {
+                    let ms = value
+                        .as_u64()
+                        .filter(|ms| (1..=86_400_000 * 30).contains(ms))
+                        .ok_or_else(|| wrong("an integer from 1 to 2592000000"))?;
+                    o.timeout = Some(Duration::from_millis(ms));
+                }
+                other => {
+                    return Err(Error::invalid(format!(
+                        "batch options: unknown key `{}` (the keys are journal, retryUnknown, \
+                         timeoutMs; names are case-sensitive)",
+                        crate::redact::printable(other, 64)
+                    )))
+                }
+            }
+        }
+        Ok(o)
+    }
+}
+
+/// What became of one item of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemResult {
+    /// The item's place in the list, from 0.
+    pub index: usize,
+    /// `Ok` when the task exists (created now, earlier in the list, or in an earlier run).
+    pub status: Status,
+    /// The task's ID, when it exists.
+    pub task_id: Option<i64>,
+    /// Why not, when it does not (or may not).
+    pub error: Option<String>,
+    /// The service's `code` of the failure, else 0.
+    pub api_code: i64,
+    /// The failure's trace ID, else `""`.
+    pub trace_id: String,
+    /// The index of the earlier, identical item this one is a duplicate of.
+    pub duplicate_of: Option<usize>,
+    /// Whether the outcome came from the journal (nothing was sent for it in this run).
+    pub from_journal: bool,
+}
+
+impl ItemResult {
+    fn new(index: usize) -> ItemResult {
+        ItemResult {
+            index,
+            status: Status::Ok,
+            task_id: None,
+            error: None,
+            api_code: 0,
+            trace_id: String::new(),
+            duplicate_of: None,
+            from_journal: false,
+        }
+    }
+
+    fn failed(index: usize, e: &Error) -> ItemResult {
+        ItemResult {
+            status: e.status(),
+            error: Some(e.message().to_owned()),
+            api_code: e.api_code(),
+            trace_id: e.trace_id().to_owned(),
+            ..ItemResult::new(index)
+        }
+    }
+
+    /// The item as the C ABI's results list writes it.
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({"index": self.index, "status": self.status.code()});
+        if let Some(id) = self.task_id {
+            v["taskID"] = json!(id);
+        }
+        if let Some(e) = &self.error {
+            v["error"] = json!(e);
+            v["apiCode"] = json!(self.api_code);
+            v["traceID"] = json!(self.trace_id);
+        }
+        if let Some(d) = self.duplicate_of {
+            v["duplicateOf"] = json!(d);
+        }
+        if self.from_journal {
+            v["fromJournal"] = json!(true);
+        }
+        v
+    }
+}
+
+impl Client {
+    /// Creates a task for each item of `items` (a JSON array of option objects, each what
+    /// [`OfflineDownload::from_json`] takes), at the client's pace. See the header's
+    /// `pan_offline_download_batch()` for the whole contract. `on_item` is called once per
+    /// item as it settles, in order; `false` stops the batch (the rest are `Cancelled`,
+    /// unsent). Fails as a whole only when the batch cannot run (bad items list or options,
+    /// a journal that cannot be read or written).
+    pub fn offline_download_batch(
+        &self,
+        token: Option<&Token>,
+        items: &str,
+        opts: &BatchOptions,
+        on_item: &mut dyn FnMut(&ItemResult) -> bool,
+    ) -> Result<Vec<ItemResult>> {
+        let items = parse_items(items)?;
+        let end = opts.timeout.map(|t| Instant::now() + t);
+        let mut journal = opts.journal.as_deref().map(Journal::open).transpose()?;
+        let mut first_of: HashMap<String, usize> = HashMap::new();
+        let mut results: Vec<ItemResult> = Vec::with_capacity(items.len());
+        let mut stopped = false;
+        for (index, raw) in items.iter().enumerate() {
+            if stopped {
+                results.push(ItemResult::failed(
+                    index,
+                    &Error::new(
+                        Status::Cancelled,
+                        "not sent: the batch was stopped by its callback",
+                    ),
+                ));
+                continue;
+            }
+            let result = self.settle(
+                index,
+                raw.get(),
+                token,
+                opts,
+                end,
+                &mut journal,
+                &mut first_of,
+                &results,
+            )?;
+            stopped = !on_item(&result);
+            results.push(result);
+        }
+        Ok(results)
+    }
+
+    /// Works out one item: refused, a duplicate, known to the journal, or sent.
+    #[allow(clippy::too_many_arguments)]
+    fn settle(
+        &self,
+        index: usize,
+        raw: &str,
+        token: Option<&Token>,
+        opts: &BatchOptions,
+        end: Option<Instant>,
+        journal: &mut Option<Journal>,
+        first_of: &mut HashMap<String, usize>,
+        results: &[ItemResult],
+    ) -> Result<ItemResult> {
+        let req = match OfflineDownload::from_json(raw) {
+            Ok(req) => req,
+            Err(e) => {
+                return Ok(ItemResult::failed(
+                    index,
+                    &e.context(&format!("item {index}")),
+                ))
+            }
+        };
+        // Items identical after normalisation (their request bodies) are one task.
+        let key = String::from_utf8(req.body()?).unwrap_or_default();
+        if let Some(&first) = first_of.get(&key) {
+            return Ok(ItemResult {
+                index,
+                duplicate_of: Some(first),
+                from_journal: false,
+                ..results[first].clone()
+            });
+        }
+        first_of.insert(key.clone(), index);
+        if let Some(j) = journal.as_ref() {
+            match j.known(&key) {
+                Some(Known::Created(id)) => {
+                    return Ok(ItemResult {
+                        task_id: Some(id),
+                        from_journal: true,
+                        ..ItemResult::new(index)
+                    })
+                }
+                Some(Known::Unknown) if !opts.retry_unknown => {
+                    return Ok(ItemResult {
+                        from_journal: true,
+                        ..ItemResult::failed(
+                            index,
+                            &Error::new(
+                                Status::OutcomeUnknown,
+                                format!(
+                                    "item {index}: the journal records it as sent without an \
+                                     outcome, so the task may exist; not sent again (set \
+                                     `retryUnknown` once you have checked)"
+                                ),
+                            ),
+                        )
+                    })
+                }
+                _ => {}
+            }
+        }
+        let patience_end = end.unwrap_or_else(|| Instant::now() + TASK_LIMIT_PATIENCE);
+        let mut wait = TASK_LIMIT_FIRST_WAIT;
+        loop {
+            if end.is_some_and(|end| Instant::now() >= end) {
+                return Ok(ItemResult::failed(
+                    index,
+                    &Error::new(
+                        Status::Timeout,
+                        format!("item {index}: not sent: the batch's time limit ran out"),
+                    ),
+                ));
+            }
+            if let Some(j) = journal.as_mut() {
+                j.sending(&key)?;
+            }
+            match self.offline_download(token, &req) {
+                Ok(created) => {
+                    if let Some(j) = journal.as_mut() {
+                        j.outcome(&key, Known::Created(created.task_id), 0)?;
+                    }
+                    return Ok(ItemResult {
+                        task_id: Some(created.task_id),
+                        ..ItemResult::new(index)
+                    });
+                }
+                Err(e) => {
+                    // Every failure but an unknown outcome certainly created nothing.
+                    if e.status() != Status::OutcomeUnknown {
+                        if let Some(j) = journal.as_mut() {
+                            j.outcome(&key, Known::NotCreated, e.status().code())?;
+                        }
+                    }
+                    if e.status() == Status::TaskLimit && Instant::now() + wait < patience_end {
+                        std::thread::sleep(wait);
+                        wait = (wait * 2).min(TASK_LIMIT_MAX_WAIT);
+                        continue;
+                    }
+                    return Ok(ItemResult::failed(
+                        index,
+                        &e.context(&format!("item {index}")),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Waits for many tasks: polls the unfinished ones in turn (at the client's
+    /// `progressQps`), calls `on_progress` after each poll (`false` stops with `Cancelled`),
+    /// and returns each final status, in the order of `task_ids`, when all have ended.
+    /// `timeout` `None` waits without limit; when it runs out: `Timeout`.
+    pub fn wait_many(
+        &self,
+        token: Option<&Token>,
+        task_ids: &[i64],
+        timeout: Option<Duration>,
+        on_progress: &mut dyn FnMut(i64, &Progress) -> bool,
+    ) -> Result<Vec<TaskStatus>> {
+        if let Some(bad) = task_ids.iter().find(|id| **id <= 0) {
+            return Err(Error::invalid(format!(
+                "task IDs must be positive, not {bad}"
+            )));
+        }
+        let started = Instant::now();
+        let end = timeout.map(|t| started + t);
+        let mut done: Vec<Option<TaskStatus>> = vec![None; task_ids.len()];
+        let mut first = true;
+        loop {
+            let round = Instant::now();
+            for (i, id) in task_ids.iter().enumerate() {
+                if done[i].is_some() {
+                    continue;
+                }
+                let deadline = match end {
+                    Some(_) if first && timeout == Some(Duration::ZERO) => self.deadline(),
+                    Some(end) => end.min(self.deadline()),
+                    None => self.deadline(),
+                };
+                let p = match self.progress_until(token, Target::Drive, *id, deadline) {
+                    Ok(p) => p,
+                    Err(e) if e.status() == Status::RateLimited => continue,
+                    Err(e)
+                        if e.status() == Status::Timeout
+                            && end.is_some_and(|end| Instant::now() >= end) =>
+                    {
+                        return Err(many_timed_out(&done, started));
+                    }
+                    Err(e) => return Err(e.context(&format!("wait for task {id}"))),
+                };
+                if !on_progress(*id, &p) {
+                    return Err(Error::new(
+                        Status::Cancelled,
+                        "wait for tasks: cancelled by the progress callback",
+                    ));
+                }
+                if p.status.is_final() {
+                    done[i] = Some(p.status);
+                }
+            }
+            first = false;
+            if done.iter().all(Option::is_some) {
+                return Ok(done.into_iter().flatten().collect());
+            }
+            let pause = self.config().poll_interval.saturating_sub(round.elapsed());
+            if let Some(end) = end {
+                if Instant::now() + pause >= end {
+                    return Err(many_timed_out(&done, started));
+                }
+            }
+            std::thread::sleep(pause);
+        }
+    }
+}
+
+fn many_timed_out(done: &[Option<TaskStatus>], started: Instant) -> Error {
+    Error::new(
+        Status::Timeout,
+        format!(
+            "wait for tasks: {} of {} not finished after {} ms",
+            done.iter().filter(|d| d.is_none()).count(),
+            done.len(),
+            started.elapsed().as_millis()
+        ),
+    )
+}
+
+/// The items of a batch: a JSON array, each element kept as written (so that each is checked
+/// exactly as a single create's options are).
+fn parse_items(text: &str) -> Result<Vec<Box<RawValue>>> {
+    if text.len() > MAX_BATCH_LEN {
+        return Err(Error::invalid(format!(
+            "batch items are {} bytes, more than the limit of {MAX_BATCH_LEN}",
+            text.len()
+        )));
+    }
+    let items: Vec<Box<RawValue>> = serde_json::from_str(text).map_err(|e| {
+        match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Ok(_) => Error::invalid("batch items must be a JSON array of option objects"),
+            Err(_) => Error::new(
+                Status::InvalidJson,
+                format!("batch items are not valid JSON: {e}"),
+            ),
+        }
+    })?;
+    if items.len() > MAX_BATCH_ITEMS {
+        return Err(Error::invalid(format!(
+            "batch items are {} items, more than the limit of {MAX_BATCH_ITEMS}",
+            items.len()
+        )));
+    }
+    Ok(items)
+}

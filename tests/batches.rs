@@ -1,0 +1,432 @@
+//! Batches through the C ABI: validation, duplicates, the callback, the journal across reruns
+//! and across processes killed with SIGKILL at several points, the running-task limit, and
+//! waiting for many tasks.
+
+mod support;
+
+use std::collections::HashMap;
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::ptr;
+use std::time::{Duration, Instant};
+
+use pan_offline::ffi::*;
+use serde_json::{json, Value};
+use support::Emulator;
+
+fn c(s: &str) -> CString {
+    CString::new(s).expect("no NUL")
+}
+
+fn new_client(emu: &Emulator, extra: &str) -> *mut PanClient {
+    let cfg = c(&format!(r#"{{"baseUrl":"{}"{extra}}}"#, emu.url));
+    // SAFETY: a valid C string.
+    let client = unsafe { pan_client_new(cfg.as_ptr()) };
+    assert!(!client.is_null());
+    client
+}
+
+/// What the callback saw.
+#[derive(Default)]
+struct Seen {
+    calls: Vec<(usize, i32, i64)>,
+    stop_at: Option<usize>,
+}
+
+unsafe extern "C" fn on_item(user: *mut c_void, index: usize, status: i32, task: i64) -> i32 {
+    // SAFETY: the test passes a &mut Seen.
+    let seen = unsafe { &mut *user.cast::<Seen>() };
+    seen.calls.push((index, status, task));
+    i32::from(seen.stop_at == Some(index))
+}
+
+/// Runs a batch; returns the call's status, the results (or the error message) and what the
+/// callback saw.
+fn batch(
+    client: *const PanClient,
+    items: &Value,
+    opts: Option<Value>,
+    stop_at: Option<usize>,
+) -> (i32, Value, Vec<(usize, i32, i64)>) {
+    let items = c(&items.to_string());
+    let opts = opts.map(|o| c(&o.to_string()));
+    let token = c(support::TOKEN);
+    let mut seen = Seen {
+        stop_at,
+        ..Seen::default()
+    };
+    let mut out: *mut c_char = ptr::null_mut();
+    // SAFETY: valid pointers; the results are freed below.
+    let rc = unsafe {
+        pan_offline_download_batch(
+            client,
+            token.as_ptr(),
+            items.as_ptr(),
+            opts.as_ref().map_or(ptr::null(), |o| o.as_ptr()),
+            Some(on_item),
+            (&mut seen as *mut Seen).cast(),
+            &mut out,
+        )
+    };
+    let results = if rc == PAN_OK {
+        // SAFETY: a string from the library, freed once.
+        let text = unsafe { CStr::from_ptr(out) }
+            .to_string_lossy()
+            .into_owned();
+        // SAFETY: as above.
+        unsafe { pan_string_free(out) };
+        serde_json::from_str(&text).expect("results are JSON")
+    } else {
+        // SAFETY: the library's own string.
+        Value::String(
+            unsafe { CStr::from_ptr(pan_last_error_message()) }
+                .to_string_lossy()
+                .into_owned(),
+        )
+    };
+    (rc, results, seen.calls)
+}
+
+fn item(n: usize) -> Value {
+    json!({"url": format!("https://example.com/batch/{n}.mp4"), "dirID": 10023})
+}
+
+fn temp_journal(name: &str) -> std::path::PathBuf {
+    let p = support::build_dir().join(format!("journal-{}-{name}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+#[test]
+fn items_are_validated_deduplicated_and_reported_in_order() {
+    let emu = Emulator::start();
+    let client = new_client(&emu, "");
+    let items = json!([
+        item(0),
+        {"url": "ftp://example.com/x"},
+        item(2),
+        {"dirID": 10023, "url": "https://example.com/batch/0.mp4"},
+        {"url": "https://example.com/a", "dirId": 1},
+        item(5),
+    ]);
+    let (rc, results, calls) = batch(client, &items, None, None);
+    assert_eq!(rc, PAN_OK, "{results}");
+    let status: Vec<i64> = results
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| r["status"].as_i64().expect("status"))
+        .collect();
+    let invalid = i64::from(PAN_ERR_INVALID_ARGUMENT);
+    assert_eq!(status, [0, invalid, 0, 0, invalid, 0]);
+    assert_eq!(results[3]["duplicateOf"], 0);
+    assert_eq!(results[3]["taskID"], results[0]["taskID"]);
+    assert!(results[1]["error"]
+        .as_str()
+        .expect("error")
+        .contains("`url`"));
+    assert!(results[4]["error"]
+        .as_str()
+        .expect("error")
+        .contains("dirId"));
+    assert_eq!(
+        emu.tasks_created(),
+        3,
+        "invalid items and duplicates were not sent"
+    );
+    assert_eq!(
+        calls.iter().map(|c| c.0).collect::<Vec<_>>(),
+        [0, 1, 2, 3, 4, 5]
+    );
+    assert_eq!(calls[0].2, results[0]["taskID"].as_i64().expect("id"));
+    // The callback stops the batch: the rest are cancelled, unsent, and not called back.
+    let (rc, results, calls) = batch(
+        client,
+        &json!([item(10), item(11), item(12), item(13)]),
+        None,
+        Some(1),
+    );
+    assert_eq!(rc, PAN_OK);
+    assert_eq!(calls.len(), 2);
+    assert_eq!(results[2]["status"], PAN_ERR_CANCELLED);
+    assert_eq!(results[3]["status"], PAN_ERR_CANCELLED);
+    assert_eq!(emu.tasks_created(), 5);
+    // The batch itself cannot run.
+    for (items, opts, want) in [
+        ("{\"url\":\"x\"}", None, PAN_ERR_INVALID_ARGUMENT),
+        ("[{", None, PAN_ERR_INVALID_JSON),
+        ("[]", Some(r#"{"journal":5}"#), PAN_ERR_INVALID_ARGUMENT),
+        ("[]", Some(r#"{"retry":true}"#), PAN_ERR_INVALID_ARGUMENT),
+    ] {
+        let items = c(items);
+        let opts = opts.map(c);
+        let mut out: *mut c_char = ptr::null_mut();
+        // SAFETY: valid pointers.
+        let rc = unsafe {
+            pan_offline_download_batch(
+                client,
+                c(support::TOKEN).as_ptr(),
+                items.as_ptr(),
+                opts.as_ref().map_or(ptr::null(), |o| o.as_ptr()),
+                None,
+                ptr::null_mut(),
+                &mut out,
+            )
+        };
+        assert_eq!(rc, want);
+        assert!(out.is_null(), "written only on success");
+    }
+    // SAFETY: NULL out-pointer.
+    let rc = unsafe {
+        pan_offline_download_batch(
+            client,
+            ptr::null(),
+            c("[]").as_ptr(),
+            ptr::null(),
+            None,
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
+    assert_eq!(rc, PAN_ERR_NULL_ARGUMENT);
+    // SAFETY: from pan_client_new.
+    unsafe { pan_client_free(client) };
+}
+
+#[test]
+fn a_journal_makes_reruns_create_nothing_twice() {
+    let emu = Emulator::start();
+    let client = new_client(&emu, r#","maxRetries":0"#);
+    let journal = temp_journal("rerun");
+    let opts = json!({"journal": journal});
+    let items = json!([item(0), item(1), item(2), item(3)]);
+    // The third create's answer is lost: its outcome is unknown.
+    emu.fault(r#"[{"path":"/api/v1/offline/download"},{"path":"/api/v1/offline/download"},{"path":"/api/v1/offline/download","drop":"after"}]"#);
+    let (rc, first, _) = batch(client, &items, Some(opts.clone()), None);
+    assert_eq!(rc, PAN_OK, "{first}");
+    assert_eq!(first[2]["status"], PAN_ERR_OUTCOME_UNKNOWN, "{first}");
+    assert_eq!(emu.tasks_created(), 4, "the lost answer's task exists");
+    // Again, reordered: nothing is sent; the unknown stays unknown.
+    let reordered = json!([item(3), item(2), item(1), item(0)]);
+    let (rc, again, _) = batch(client, &reordered, Some(opts.clone()), None);
+    assert_eq!(rc, PAN_OK);
+    assert_eq!(emu.tasks_created(), 4);
+    for (i, r) in again.as_array().expect("array").iter().enumerate() {
+        assert_eq!(r["fromJournal"], true, "{r}");
+        let want = if i == 1 {
+            PAN_ERR_OUTCOME_UNKNOWN
+        } else {
+            PAN_OK
+        };
+        assert_eq!(r["status"], want, "{r}");
+    }
+    assert_eq!(again[0]["taskID"], first[3]["taskID"]);
+    // With retryUnknown, the unknown one is sent again (the caller checked it).
+    let (rc, retried, _) = batch(
+        client,
+        &items,
+        Some(json!({"journal": journal, "retryUnknown": true})),
+        None,
+    );
+    assert_eq!(rc, PAN_OK);
+    assert_eq!(retried[2]["status"], PAN_OK);
+    assert_eq!(emu.tasks_created(), 5);
+    // A file that is not a journal is refused by name.
+    let not = temp_journal("not");
+    std::fs::write(&not, "id,url\n1,https://x\n").expect("write");
+    let (rc, msg, _) = batch(client, &items, Some(json!({"journal": not})), None);
+    assert_eq!(rc, PAN_ERR_INVALID_ARGUMENT);
+    assert!(
+        msg.as_str()
+            .expect("message")
+            .contains("not a pan-offline batch journal"),
+        "{msg}"
+    );
+    let _ = std::fs::remove_file(&journal);
+    let _ = std::fs::remove_file(&not);
+    // SAFETY: from pan_client_new.
+    unsafe { pan_client_free(client) };
+}
+
+#[test]
+fn a_batch_waits_while_too_many_tasks_are_running() {
+    let emu = Emulator::start();
+    emu.configure(r#"{"max_running":1,"task_seconds":2}"#);
+    let client = new_client(&emu, "");
+    let t = Instant::now();
+    let (rc, results, _) = batch(client, &json!([item(0), item(1)]), None, None);
+    assert_eq!(rc, PAN_OK);
+    assert_eq!(results[1]["status"], PAN_OK, "{results}");
+    // The second waited 5 s for the first to end, then was created.
+    assert!(t.elapsed() >= Duration::from_secs(5), "{:?}", t.elapsed());
+    assert_eq!(emu.tasks_created(), 2);
+    // With a batch limit too short to wait, the item reports the limit.
+    let (rc, results, _) = batch(
+        client,
+        &json!([item(2), item(3)]),
+        Some(json!({"timeoutMs": 1000})),
+        None,
+    );
+    assert_eq!(rc, PAN_OK);
+    assert_eq!(results[1]["status"], PAN_ERR_TASK_LIMIT, "{results}");
+    assert_eq!(results[1]["apiCode"], 2);
+    // SAFETY: from pan_client_new.
+    unsafe { pan_client_free(client) };
+}
+
+/// The child's side of the kill test: runs the batch, prints the results.
+#[test]
+fn killed_batch_case() {
+    let (Ok(base), Ok(journal)) = (
+        std::env::var("KILL_CASE_BASE"),
+        std::env::var("KILL_CASE_JOURNAL"),
+    ) else {
+        return;
+    };
+    let cfg = c(&format!(
+        r#"{{"baseUrl":"{base}","createQps":8,"maxRetries":0}}"#
+    ));
+    // SAFETY: a valid C string.
+    let client = unsafe { pan_client_new(cfg.as_ptr()) };
+    let items = Value::Array((0..16).map(item).collect());
+    let (rc, results, _) = batch(client, &items, Some(json!({"journal": journal})), None);
+    assert_eq!(rc, PAN_OK, "{results}");
+    println!("RESULTS {results}");
+}
+
+#[test]
+fn batches_killed_at_any_point_create_each_item_at_most_once() {
+    let emu = Emulator::start();
+    let journal = temp_journal("killed");
+    let run = || {
+        std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args(["--exact", "killed_batch_case", "--nocapture"])
+            .env("KILL_CASE_BASE", &emu.url)
+            .env("KILL_CASE_JOURNAL", &journal)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("child")
+    };
+    let mut kills = 0;
+    for after in [2u64, 6, 11] {
+        let mut child = run();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while emu.tasks_created() < after && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // SIGKILL: no destructor, no flush, no goodbye.
+        child.kill().expect("killed");
+        let _ = child.wait();
+        kills += 1;
+    }
+    let out = run().wait_with_output().expect("the last run finishes");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let results: Value = serde_json::from_str(
+        text.lines()
+            .find_map(|l| l.strip_prefix("RESULTS "))
+            .unwrap_or_else(|| panic!("no results: {text}")),
+    )
+    .expect("json");
+    // Each item created at most once at the service.
+    let mut per_url: HashMap<String, u32> = HashMap::new();
+    for t in emu.tasks() {
+        *per_url
+            .entry(t["request"]["url"].as_str().unwrap_or("").to_owned())
+            .or_default() += 1;
+    }
+    assert!(per_url.values().all(|n| *n == 1), "{per_url:?}");
+    // Every item created or unknown, at most one unknown per kill.
+    let unknown = results
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|r| r["status"] == PAN_ERR_OUTCOME_UNKNOWN)
+        .count();
+    assert!(
+        results
+            .as_array()
+            .expect("array")
+            .iter()
+            .all(|r| r["status"] == PAN_OK || r["status"] == PAN_ERR_OUTCOME_UNKNOWN),
+        "{results}"
+    );
+    assert!(unknown <= kills, "{unknown} unknown after {kills} kills");
+    // An unknown item's request may or may not have reached the service.
+    assert!((16 - unknown..=16).contains(&per_url.len()), "{per_url:?}");
+    println!(
+        "{kills} kills: {} tasks created for 16 items, {unknown} unknown",
+        per_url.len()
+    );
+    let _ = std::fs::remove_file(&journal);
+}
+
+unsafe extern "C" fn count_polls(user: *mut c_void, _task: i64, _pct: f64, _status: i32) -> i32 {
+    // SAFETY: the test passes a &mut usize.
+    unsafe { *user.cast::<usize>() += 1 };
+    0
+}
+
+#[test]
+fn many_tasks_are_waited_for_together() {
+    let emu = Emulator::start();
+    emu.configure(r#"{"task_seconds":1}"#);
+    let client = new_client(&emu, r#","pollIntervalMs":200"#);
+    let (_, results, _) = batch(client, &json!([item(0), item(1), item(2)]), None, None);
+    let ids: Vec<i64> = results
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| r["taskID"].as_i64().expect("id"))
+        .collect();
+    let token = c(support::TOKEN);
+    let mut statuses = [-1i32; 3];
+    let mut polls = 0usize;
+    // SAFETY: valid pointers and lengths.
+    let rc = unsafe {
+        pan_offline_download_wait_many(
+            client,
+            token.as_ptr(),
+            ids.as_ptr(),
+            ids.len(),
+            10_000,
+            Some(count_polls),
+            (&mut polls as *mut usize).cast(),
+            statuses.as_mut_ptr(),
+        )
+    };
+    assert_eq!(rc, PAN_OK);
+    assert_eq!(statuses, [PAN_TASK_SUCCEEDED; 3]);
+    assert!(polls >= 3, "{polls}");
+    // Bad input.
+    // SAFETY: NULL ids with a count.
+    let rc = unsafe {
+        pan_offline_download_wait_many(
+            client,
+            token.as_ptr(),
+            ptr::null(),
+            2,
+            0,
+            None,
+            ptr::null_mut(),
+            statuses.as_mut_ptr(),
+        )
+    };
+    assert_eq!(rc, PAN_ERR_NULL_ARGUMENT);
+    let bad = [5i64, -1];
+    // SAFETY: valid pointers.
+    let rc = unsafe {
+        pan_offline_download_wait_many(
+            client,
+            token.as_ptr(),
+            bad.as_ptr(),
+            2,
+            0,
+            None,
+            ptr::null_mut(),
+            statuses.as_mut_ptr(),
+        )
+    };
+    assert_eq!(rc, PAN_ERR_INVALID_ARGUMENT);
+    // SAFETY: from pan_client_new.
+    unsafe { pan_client_free(client) };
+}
