@@ -28,7 +28,7 @@ PAN_CLIENT_ID=test-client PAN_CLIENT_SECRET=test-secret \
 body=$(python3 - "$base" <<'PY'
 import json, sys, time, urllib.request
 for _ in range(50):
-    got = json.load(urllib.request.urlopen(sys.argv[1] + "/__emu/callbacks"))
+    got = json.load(urllib.request.build_opener(urllib.request.ProxyHandler({})).open(sys.argv[1] + "/__emu/callbacks"))
     if got:
         print(got[-1])
         break
@@ -41,3 +41,13 @@ echo "\$ offline_download --parse-callback '$body'"
 
 echo "\$ PAN_TOKEN=test-token offline_download ftp://example.com/x   # refused before anything is sent"
 PAN_TOKEN=test-token "$out/offline_download" "ftp://example.com/x" 2>&1 || echo "(exit status $?)"
+
+# A small batch: one URL per line, one of them twice; a journal makes a rerun safe.
+list="$out/demo-list.txt"
+rm -f "$out/demo.journal"
+printf '# sources for the demo batch\n%s\n%s\n%s\n' "$base/files/a.mp4?size=65536" \
+  "$base/files/b.mp4?size=65536" "$base/files/a.mp4?size=65536" > "$list"
+echo "\$ PAN_TOKEN=test-token offline_download --batch demo-list.txt --dir 10023 --journal demo.journal --wait"
+PAN_TOKEN=test-token "$out/offline_download" --batch "$list" --dir 10023 --journal "$out/demo.journal" --wait
+echo "\$ PAN_TOKEN=test-token offline_download --batch demo-list.txt --dir 10023 --journal demo.journal   # again: nothing created twice"
+PAN_TOKEN=test-token "$out/offline_download" --batch "$list" --dir 10023 --journal "$out/demo.journal"

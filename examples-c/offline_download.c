@@ -3,6 +3,7 @@
  * optionally follow it to the end.
  *
  *   offline_download URL [--name FILE_NAME] [--dir DIR_ID] [--callback URL] [--wait]
+ *   offline_download --batch FILE [--dir DIR_ID] [--journal PATH] [--wait]
  *   offline_download --parse-callback BODY
  *
  * Credentials: PAN_TOKEN=<access token>, or PAN_CLIENT_ID and PAN_CLIENT_SECRET (the library
@@ -12,7 +13,11 @@
  *
  * Prints the task ID, or the error with its code, the server's message and trace ID. With
  * --wait it shows the progress (a live bar on a terminal, one line per poll otherwise).
- * Exit status: 0 created (and, with --wait, succeeded); 3 the download failed; 1 an error;
+ * With --batch it creates a task for each URL of FILE (one per line; blank lines and lines
+ * starting with '#' are skipped), each once, at the client's pace; with --journal it can be
+ * run again after a crash and creates nothing twice. It shows a live summary on a terminal,
+ * one line per event otherwise.
+ * Exit status: 0 created (and, with --wait, succeeded); 3 a download failed; 1 an error;
  * 2 bad usage.
  *
  * Build: cc -std=c11 -Iinclude examples-c/offline_download.c -Ltarget/release -lpan_offline
@@ -21,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pan_offline.h"
@@ -71,9 +78,10 @@ static void print_error(const char *what, int32_t rc) {
 static void usage(const char *argv0) {
     fprintf(stderr,
             "usage: %s URL [--name FILE_NAME] [--dir DIR_ID] [--callback URL] [--wait]\n"
+            "       %s --batch FILE [--dir DIR_ID] [--journal PATH] [--wait]\n"
             "       %s --parse-callback BODY\n"
             "credentials: PAN_TOKEN, or PAN_CLIENT_ID and PAN_CLIENT_SECRET\n",
-            argv0, argv0);
+            argv0, argv0, argv0);
 }
 
 static const char *task_status_name(int32_t status) {
@@ -119,10 +127,211 @@ static int parse_callback(const char *body) {
     return 0;
 }
 
+/* ---- --batch ------------------------------------------------------------------------ */
+
+struct batch_state {
+    int tty;
+    size_t total, settled, created, failed, unknown;
+    int64_t *task_ids; /* by item; 0 when the item has no task */
+    size_t running, succeeded, download_failed;
+    size_t waited; /* tasks waited for */
+    int32_t *final; /* by waited task: -1 running, else its final status */
+    double started;
+};
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void batch_summary(const struct batch_state *b) {
+    double secs = now_s() - b->started;
+    double rate = secs > 0 ? (double)b->settled / secs : 0;
+    double left = rate > 0 ? (double)(b->total - b->settled) / rate : 0;
+    printf("\r%zu/%zu items: %zu created, %zu failed, %zu unknown | running %zu, succeeded %zu, "
+           "failed %zu | %.1f/s, ~%.0f s left   ",
+           b->settled, b->total, b->created, b->failed, b->unknown, b->running, b->succeeded,
+           b->download_failed, rate, left);
+    fflush(stdout);
+}
+
+static int32_t on_batch_item(void *user_data, size_t index, int32_t status, int64_t task_id) {
+    struct batch_state *b = user_data;
+    b->settled++;
+    if (status == PAN_OK) {
+        b->created++;
+        b->task_ids[index] = task_id;
+    } else if (status == PAN_ERR_OUTCOME_UNKNOWN) {
+        b->unknown++;
+    } else {
+        b->failed++;
+    }
+    if (b->tty) batch_summary(b);
+    else if (status == PAN_OK) printf("item %zu: task %lld\n", index, (long long)task_id);
+    else printf("item %zu: error %d (%s)\n", index, (int)status, pan_strerror(status));
+    fflush(stdout);
+    return 0;
+}
+
+static int32_t on_many_progress(void *user_data, int64_t task_id, double progress, int32_t status) {
+    struct batch_state *b = user_data;
+    if (status == PAN_TASK_SUCCEEDED || status == PAN_TASK_FAILED) {
+        /* Count each task's end once. */
+        for (size_t i = 0; i < b->total; i++) {
+            if (b->task_ids[i] == task_id && b->final[i] < 0) {
+                b->final[i] = status;
+                b->running--;
+                if (status == PAN_TASK_SUCCEEDED) b->succeeded++;
+                else b->download_failed++;
+                if (!b->tty)
+                    printf("task %lld: %s\n", (long long)task_id, task_status_name(status));
+                break;
+            }
+        }
+    } else if (!b->tty) {
+        printf("task %lld: %6.2f%% %s\n", (long long)task_id, progress, task_status_name(status));
+    }
+    if (b->tty) batch_summary(b);
+    fflush(stdout);
+    return 0;
+}
+
+/* Reads FILE into a JSON array of options: one URL per line. Returns a malloc'd string. */
+static char *batch_items(const char *path, const char *dir, size_t *count) {
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        perror(path);
+        return NULL;
+    }
+    size_t cap = 1024, len = 0;
+    char *out = malloc(cap);
+    char *line = NULL;
+    size_t line_cap = 0;
+    ssize_t n;
+    *count = 0;
+    if (!out) goto fail;
+    out[len++] = '[';
+    out[len] = '\0';
+    while ((n = getline(&line, &line_cap, f)) >= 0) {
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ')) line[--n] = '\0';
+        char *u = line;
+        while (*u == ' ' || *u == '\t') u++;
+        if (*u == '\0' || *u == '#') continue;
+        size_t need = len + 8 * strlen(u) + (dir ? strlen(dir) : 0) + 64;
+        if (need > cap) {
+            while (cap < need) cap *= 2;
+            char *grown = realloc(out, cap);
+            if (!grown) goto fail;
+            out = grown;
+        }
+        if ((*count > 0 && append(out, cap, &len, ",")) || append(out, cap, &len, "{\"url\":") ||
+            json_string(out, cap, &len, u) ||
+            (dir && (append(out, cap, &len, ",\"dirID\":") || append(out, cap, &len, dir))) ||
+            append(out, cap, &len, "}"))
+            goto fail;
+        (*count)++;
+    }
+    if (append(out, cap, &len, "]")) goto fail; /* each line left room for it */
+    free(line);
+    fclose(f);
+    return out;
+fail:
+    fprintf(stderr, "%s: cannot read the list\n", path);
+    free(line);
+    free(out);
+    fclose(f);
+    return NULL;
+}
+
+static int compare_ids(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int run_batch(pan_client *client, const char *token, const char *path, const char *dir,
+                     const char *journal, int wait) {
+    size_t count = 0;
+    char *items = batch_items(path, dir, &count);
+    if (!items) return 1;
+    char opts[4096] = "";
+    size_t olen = 0;
+    if (journal && (append(opts, sizeof opts, &olen, "{\"journal\":") ||
+                    json_string(opts, sizeof opts, &olen, journal) || append(opts, sizeof opts, &olen, "}"))) {
+        fprintf(stderr, "journal path too long\n");
+        free(items);
+        return 2;
+    }
+    struct batch_state b = {0};
+    b.tty = isatty(STDOUT_FILENO);
+    b.total = count;
+    b.started = now_s();
+    b.task_ids = calloc(count ? count : 1, sizeof *b.task_ids);
+    b.final = malloc((count ? count : 1) * sizeof *b.final);
+    if (!b.task_ids || !b.final) {
+        fprintf(stderr, "out of memory\n");
+        free(items);
+        free(b.task_ids);
+        free(b.final);
+        return 1;
+    }
+    char *results = NULL;
+    int32_t rc = pan_offline_download_batch(client, token, items, journal ? opts : NULL,
+                                            on_batch_item, &b, &results);
+    free(items);
+    if (b.tty) printf("\n");
+    int exit_code = 0;
+    if (rc != PAN_OK) {
+        print_error("batch", rc);
+        exit_code = 1;
+    } else {
+        pan_string_free(results);
+        printf("%zu items: %zu with a task, %zu failed, %zu unknown (check those before rerunning)\n",
+               b.total, b.created, b.failed, b.unknown);
+        if (b.failed || b.unknown) exit_code = 1;
+    }
+    if (rc == PAN_OK && wait && b.created > 0) {
+        /* Wait for every created task; several items may share one (duplicates). */
+        int64_t *ids = malloc(b.created * sizeof *ids);
+        int32_t *statuses = malloc(b.created * sizeof *statuses);
+        size_t n = 0;
+        for (size_t i = 0; i < count && ids && statuses; i++) {
+            b.final[i] = b.task_ids[i] ? -1 : 0;
+            if (b.task_ids[i]) ids[n++] = b.task_ids[i];
+        }
+        /* Several items may share a task (duplicates): each task is waited for once. */
+        qsort(ids, n, sizeof *ids, compare_ids);
+        size_t unique = 0;
+        for (size_t i = 0; i < n; i++)
+            if (unique == 0 || ids[unique - 1] != ids[i]) ids[unique++] = ids[i];
+        n = unique;
+        b.running = n;
+        b.started = now_s();
+        rc = ids && statuses ? pan_offline_download_wait_many(client, token, ids, n, -1, on_many_progress, &b, statuses)
+                             : PAN_ERR_NULL_ARGUMENT;
+        if (b.tty) printf("\n");
+        if (rc != PAN_OK) {
+            print_error("wait for the tasks", rc);
+            exit_code = 1;
+        } else {
+            size_t failed = 0;
+            for (size_t i = 0; i < n; i++) failed += statuses[i] == PAN_TASK_FAILED;
+            printf("%zu tasks: %zu succeeded, %zu failed\n", n, n - failed, failed);
+            if (failed && exit_code == 0) exit_code = 3;
+        }
+        free(ids);
+        free(statuses);
+    }
+    free(b.task_ids);
+    free(b.final);
+    return exit_code;
+}
+
 int main(int argc, char **argv) {
     const char *token = getenv("PAN_TOKEN");
     const char *client_id = getenv("PAN_CLIENT_ID"), *client_secret = getenv("PAN_CLIENT_SECRET");
     const char *url = NULL, *name = NULL, *dir = NULL, *callback = NULL;
+    const char *batch = NULL, *journal = NULL;
     int wait = 0;
     if (argc == 3 && strcmp(argv[1], "--parse-callback") == 0) return parse_callback(argv[2]);
     for (int i = 1; i < argc; i++) {
@@ -131,15 +340,19 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--name") == 0 && i + 1 < argc) name = argv[++i];
         else if (strcmp(a, "--dir") == 0 && i + 1 < argc) dir = argv[++i];
         else if (strcmp(a, "--callback") == 0 && i + 1 < argc) callback = argv[++i];
+        else if (strcmp(a, "--batch") == 0 && i + 1 < argc) batch = argv[++i];
+        else if (strcmp(a, "--journal") == 0 && i + 1 < argc) journal = argv[++i];
         else if (a[0] != '-' && url == NULL) url = a;
         else { usage(argv[0]); return 2; }
     }
     int have_credentials = client_id != NULL && client_secret != NULL;
-    if (url == NULL || (token == NULL && !have_credentials)) {
+    if ((url == NULL) == (batch == NULL) || (token == NULL && !have_credentials) ||
+        (journal != NULL && batch == NULL)) {
         usage(argv[0]);
         return 2;
     }
 
+    if (batch) url = "";
     /* The options are the API's own JSON field names. */
     char opts[16384];
     size_t len = 0;
@@ -175,6 +388,11 @@ int main(int argc, char **argv) {
         return 1;
     }
 
+    if (batch) {
+        int code = run_batch(client, token, batch, dir, journal, wait);
+        pan_client_free(client);
+        return code;
+    }
     int exit_code = 0;
     int64_t task_id = 0;
     int32_t rc = pan_client_offline_download(client, token, opts, &task_id);

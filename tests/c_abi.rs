@@ -292,6 +292,70 @@ fn cpp_wrapper_example_waits_and_throws_pan_errors() {
 }
 
 #[test]
+fn example_batch_creates_each_url_once_resumes_from_its_journal_and_exits_by_the_outcome() {
+    let program = compile(
+        "cc",
+        C_FLAGS,
+        "examples-c/offline_download.c",
+        "offline_download_batch",
+        Link::Shared,
+    );
+    let emu = Emulator::start();
+    let list = build_dir().join(format!("batch-{}.txt", std::process::id()));
+    let journal = build_dir().join(format!("batch-{}.journal", std::process::id()));
+    let _ = std::fs::remove_file(&journal);
+    let a = format!("{}/files/a.bin?size=3000", emu.url);
+    let b = format!("{}/files/b.bin?size=3000", emu.url);
+    std::fs::write(&list, format!("# a list\n{a}\n\n{b}\n{a}\n")).expect("list");
+    let args = [
+        "--batch",
+        list.to_str().expect("path"),
+        "--dir",
+        "10023",
+        "--journal",
+        journal.to_str().expect("path"),
+        "--wait",
+    ];
+    let out = run_against(&emu, &program, &args, Some("test-token"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("3 items: 3 with a task, 0 failed, 0 unknown"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("2 tasks: 2 succeeded, 0 failed"),
+        "{stdout}"
+    );
+    assert_eq!(emu.tasks_created(), 2);
+    // Again with the journal: nothing is created twice.
+    let out = run_against(&emu, &program, &args[..6], Some("test-token"));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(emu.tasks_created(), 2);
+    // A download that fails: exit status 3.
+    std::fs::write(&list, format!("{}/files/missing.bin\n", emu.url)).expect("list");
+    let out = run_against(
+        &emu,
+        &program,
+        &[args[0], args[1], "--wait"],
+        Some("test-token"),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let _ = std::fs::remove_file(&list);
+    let _ = std::fs::remove_file(&journal);
+}
+
+#[test]
 fn example_creates_a_task_and_reports_errors_with_code_message_and_trace_id() {
     let program = compile(
         "cc",
