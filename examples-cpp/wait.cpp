@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "pan_offline.hpp"
 
@@ -27,6 +28,17 @@ int main(int argc, char **argv) {
         } catch (const pan::Error &e) {
             std::printf("refused as expected: status %d: %s\n", e.status(), e.what());
         }
+        // A batch: each item once, one refused by name; then wait for the created ones.
+        auto result = client.batch({std::string(R"({"url":")") + argv[1] + R"(#b1"})",
+                                    R"({"url":"ftp://example.com/x"})"});
+        std::vector<int64_t> created;
+        for (const auto &item : result.items) {
+            std::printf("batch item %zu: status %d, task %lld\n", item.index, item.status,
+                        static_cast<long long>(item.task_id));
+            if (item.status == PAN_OK) created.push_back(item.task_id);
+        }
+        auto finals = client.wait_many(created, std::chrono::seconds(60));
+        std::printf("batch: %zu created, %zu finished\n", created.size(), finals.size());
         return status == PAN_TASK_SUCCEEDED ? 0 : 3;
     } catch (const pan::Error &e) {
         if (e.outcome_unknown())

@@ -18,6 +18,7 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "pan_offline.h"
 
@@ -123,6 +124,70 @@ public:
         if (ctx.error) std::rethrow_exception(ctx.error);
         check(rc);
         return status;
+    }
+
+    /// One item of a batch as its callback reported it: `status` PAN_OK with `task_id`, or a
+    /// PAN_ERR_* code (PAN_ERR_CANCELLED for the items a stopped batch did not send).
+    struct BatchItem {
+        size_t index;
+        int32_t status;
+        int64_t task_id;
+    };
+
+    /// The outcome of a batch: each item, and the library's full results list (JSON, with
+    /// each failure's message, server code and trace ID; see pan_offline_download_batch()).
+    struct BatchResult {
+        std::vector<BatchItem> items;
+        std::string json;
+    };
+
+    /// Creates a task for each item (each a JSON object of options), each once, at the
+    /// client's pace. `json_batch_opts`: empty, or {"journal":..., "retryUnknown":...,
+    /// "timeoutMs":...}. `on_item(index, status, task_id)` returns false to stop the batch;
+    /// an exception it throws stops it too and is rethrown here. Throws pan::Error only when
+    /// the batch itself cannot run.
+    BatchResult batch(const std::vector<std::string> &items, const std::string &json_batch_opts = std::string(),
+                      std::function<bool(size_t, int32_t, int64_t)> on_item = nullptr,
+                      const std::string &token = std::string()) const {
+        std::string list = "[";
+        for (size_t i = 0; i < items.size(); i++) list += (i ? "," : "") + items[i];
+        list += "]";
+        struct Ctx {
+            std::function<bool(size_t, int32_t, int64_t)> *fn;
+            std::vector<BatchItem> items;
+            std::exception_ptr error;
+        } ctx{&on_item, std::vector<BatchItem>(items.size(), BatchItem{0, PAN_ERR_CANCELLED, 0}), nullptr};
+        for (size_t i = 0; i < items.size(); i++) ctx.items[i].index = i;
+        auto trampoline = [](void *user, size_t index, int32_t status, int64_t task) -> int32_t {
+            auto *c = static_cast<Ctx *>(user);
+            if (index < c->items.size()) c->items[index] = BatchItem{index, status, task};
+            if (!*c->fn) return 0;
+            try {
+                return (*c->fn)(index, status, task) ? 0 : 1;
+            } catch (...) { // never unwind through C
+                c->error = std::current_exception();
+                return 1;
+            }
+        };
+        char *out = nullptr;
+        int32_t rc = pan_offline_download_batch(ptr_, tok(token), list.c_str(),
+                                                json_batch_opts.empty() ? nullptr : json_batch_opts.c_str(),
+                                                trampoline, &ctx, &out);
+        std::string json = out ? out : "";
+        pan_string_free(out);
+        if (ctx.error) std::rethrow_exception(ctx.error);
+        check(rc);
+        return BatchResult{std::move(ctx.items), std::move(json)};
+    }
+
+    /// Waits for all the tasks; returns their final statuses in order.
+    std::vector<int32_t> wait_many(const std::vector<int64_t> &task_ids,
+                                   std::chrono::milliseconds timeout = std::chrono::milliseconds(-1),
+                                   const std::string &token = std::string()) const {
+        std::vector<int32_t> statuses(task_ids.size());
+        check(pan_offline_download_wait_many(ptr_, tok(token), task_ids.data(), task_ids.size(), timeout.count(),
+                                             nullptr, nullptr, statuses.data()));
+        return statuses;
     }
 
     const pan_client *get() const noexcept { return ptr_; }

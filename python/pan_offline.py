@@ -20,7 +20,7 @@ import os
 
 __all__ = [
     "Client", "Error", "InvalidArgument", "NetworkError", "TimeoutError", "ApiError",
-    "Unauthorized", "TokenLimit", "RateLimited", "Cancelled", "OutcomeUnknown", "TaskLimit", "parse_callback",
+    "Unauthorized", "TokenLimit", "RateLimited", "Cancelled", "OutcomeUnknown", "TaskLimit", "BatchItem", "parse_callback",
     "version",
     "TASK_DOWNLOADING", "TASK_FAILED", "TASK_SUCCEEDED", "TASK_RETRYING",
 ]
@@ -46,7 +46,13 @@ _lib = _load()
 _c = ctypes
 _P = _c.c_void_p
 _PROGRESS = _c.CFUNCTYPE(_c.c_int32, _c.c_void_p, _c.c_int64, _c.c_double, _c.c_int32)
+_BATCH = _c.CFUNCTYPE(_c.c_int32, _c.c_void_p, _c.c_size_t, _c.c_int32, _c.c_int64)
 for name, res, args in [
+    ("pan_offline_download_batch", _c.c_int32,
+     [_P, _c.c_char_p, _c.c_char_p, _c.c_char_p, _BATCH, _c.c_void_p, _c.POINTER(_c.c_void_p)]),
+    ("pan_offline_download_wait_many", _c.c_int32,
+     [_P, _c.c_char_p, _c.POINTER(_c.c_int64), _c.c_size_t, _c.c_int64, _PROGRESS, _c.c_void_p,
+      _c.POINTER(_c.c_int32)]),
     ("pan_client_new", _P, [_c.c_char_p]),
     ("pan_client_free", None, [_P]),
     ("pan_client_offline_download", _c.c_int32, [_P, _c.c_char_p, _c.c_char_p, _c.POINTER(_c.c_int64)]),
@@ -160,6 +166,30 @@ def parse_callback(body):
     return status.value == 0, file_id.value, reason.value.decode("utf-8", "replace")
 
 
+class BatchItem:
+    """What became of one item of a batch: `index`, `status` (0 when the task exists, else an
+    ERR_* code), `task_id` (or None), `error`, `api_code`, `trace_id`, `duplicate_of` (or
+    None), `from_journal`; `ok` is True when the task exists."""
+
+    def __init__(self, d):
+        self.index = d["index"]
+        self.status = d["status"]
+        self.task_id = d.get("taskID")
+        self.error = d.get("error")
+        self.api_code = d.get("apiCode", 0)
+        self.trace_id = d.get("traceID", "")
+        self.duplicate_of = d.get("duplicateOf")
+        self.from_journal = d.get("fromJournal", False)
+
+    @property
+    def ok(self):
+        return self.status == OK
+
+    def __repr__(self):
+        what = f"task {self.task_id}" if self.ok else f"error {self.status}: {self.error}"
+        return f"<BatchItem {self.index}: {what}>"
+
+
 class Client:
     """A client: configuration, a connection pool and, with clientID/clientSecret, its own
     access token. Keyword arguments are the configuration keys of pan_client_new (baseUrl,
@@ -229,6 +259,72 @@ class Client:
             raise raised[0]
         _check(rc)
         return status.value
+
+    def batch(self, items, journal=None, retry_unknown=False, timeout=None, on_item=None,
+              token=None):
+        """Creates a task for each item (a URL, or a dict of options as offline_download takes
+        them), each once, at the client's pace; with `journal` (a path) a rerun after a crash
+        creates nothing twice. Returns a list of BatchItem in input order; raises only when the
+        batch itself cannot run. `on_item(index, status, task_id)` is called as each item
+        settles; returning True stops the batch (the rest are ERR_CANCELLED, unsent); an
+        exception raised by it stops the batch too and is raised again here."""
+        items = [{"url": i} if isinstance(i, str) else dict(i) for i in items]
+        opts = {}
+        if journal is not None:
+            opts["journal"] = os.fspath(journal)
+        if retry_unknown:
+            opts["retryUnknown"] = True
+        if timeout is not None:
+            opts["timeoutMs"] = max(1, int(timeout * 1000))
+        raised = []
+
+        def trampoline(_user, index, status, task_id):
+            if on_item is None:
+                return 0
+            try:
+                return 1 if on_item(index, status, task_id) else 0
+            except BaseException as e:  # do not let it unwind through C
+                raised.append(e)
+                return 1
+
+        out = _c.c_void_p()
+        rc = _lib.pan_offline_download_batch(
+            self._ptr, self._tok(token), _bytes(json.dumps(items)),
+            _bytes(json.dumps(opts)) if opts else None, _BATCH(trampoline), None, _c.byref(out))
+        if raised:
+            if out.value:
+                _lib.pan_string_free(out)
+            raise raised[0]
+        _check(rc)
+        try:
+            return [BatchItem(d) for d in json.loads(_c.string_at(out.value).decode())]
+        finally:
+            _lib.pan_string_free(out)
+
+    def wait_many(self, task_ids, timeout=None, on_progress=None, token=None):
+        """Waits for all the tasks; returns their final statuses in order. `on_progress(task_id,
+        percent, status)` is called after each poll; returning True stops with Cancelled."""
+        ids = list(task_ids)
+        raised = []
+
+        def trampoline(_user, task, pct, status):
+            if on_progress is None:
+                return 0
+            try:
+                return 1 if on_progress(task, pct, status) else 0
+            except BaseException as e:
+                raised.append(e)
+                return 1
+
+        arr = (_c.c_int64 * max(1, len(ids)))(*ids)
+        statuses = (_c.c_int32 * max(1, len(ids)))()
+        ms = -1 if timeout is None else int(timeout * 1000)
+        rc = _lib.pan_offline_download_wait_many(self._ptr, self._tok(token), arr, len(ids), ms,
+                                                 _PROGRESS(trampoline), None, statuses)
+        if raised:
+            raise raised[0]
+        _check(rc)
+        return list(statuses[:len(ids)])
 
     def access_token(self, client_id=None, client_secret=None):
         """Fetches a new token: returns (token, expires_at as Unix seconds)."""

@@ -289,6 +289,11 @@ fn cpp_wrapper_example_waits_and_throws_pan_errors() {
         stdout.contains("refused as expected: status 4: options: `url`"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("batch item 1: status 4")
+            && stdout.contains("batch: 1 created, 1 finished"),
+        "{stdout}"
+    );
 }
 
 #[test]

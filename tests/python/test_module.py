@@ -62,6 +62,32 @@ class ModuleTest(unittest.TestCase):
         self.assertEqual(cm.exception.status, pan_offline.ERR_OUTCOME_UNKNOWN)
         self.assertIn("may have been created", cm.exception.message)
 
+    def test_batch_and_wait_many(self):
+        import tempfile
+        journal = os.path.join(tempfile.mkdtemp(), "batch.journal")
+        client = pan_offline.Client(baseUrl=BASE, pollIntervalMs=200, token="test-token")
+        try:
+            seen = []
+            items = [BASE + "/files/p1.bin?size=1000", {"url": BASE + "/files/p2.bin?size=1000",
+                                                        "dirID": 10023},
+                     "ftp://nope", BASE + "/files/p1.bin?size=1000"]
+            results = client.batch(items, journal=journal,
+                                   on_item=lambda i, s, t: seen.append(i))
+            self.assertEqual(seen, [0, 1, 2, 3])
+            self.assertEqual([r.ok for r in results], [True, True, False, True])
+            self.assertEqual(results[2].status, pan_offline.ERR_INVALID_ARGUMENT)
+            self.assertEqual(results[3].duplicate_of, 0)
+            again = client.batch(items, journal=journal)
+            self.assertTrue(again[0].from_journal and again[0].task_id == results[0].task_id)
+            statuses = client.wait_many([results[0].task_id, results[1].task_id], timeout=20)
+            self.assertEqual(statuses, [pan_offline.TASK_SUCCEEDED] * 2)
+            with self.assertRaises(ZeroDivisionError):
+                client.batch(["https://example.com/z.mp4"], on_item=lambda i, s, t: 1 / 0)
+            with self.assertRaises(pan_offline.InvalidArgument):
+                client.batch(items, journal=__file__)  # not a journal
+        finally:
+            client.close()
+
     def test_cancel_and_callback_exceptions(self):
         task = self.client.offline_download(BASE + "/files/big.bin?size=50000000")
         with self.assertRaises(pan_offline.Cancelled):
