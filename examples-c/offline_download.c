@@ -147,12 +147,16 @@ static double now_s(void) {
 
 static void batch_summary(const struct batch_state *b) {
     double secs = now_s() - b->started;
-    double rate = secs > 0 ? (double)b->settled / secs : 0;
-    double left = rate > 0 ? (double)(b->total - b->settled) / rate : 0;
-    printf("\r%zu/%zu items: %zu created, %zu failed, %zu unknown | running %zu, succeeded %zu, "
-           "failed %zu | %.1f/s, ~%.0f s left   ",
-           b->settled, b->total, b->created, b->failed, b->unknown, b->running, b->succeeded,
-           b->download_failed, rate, left);
+    if (b->settled < b->total) { /* creating: the rate of creates and the time left */
+        double rate = secs > 0 ? (double)b->settled / secs : 0;
+        double left = rate > 0 ? (double)(b->total - b->settled) / rate : 0;
+        printf("\r%zu/%zu items: %zu created, %zu failed, %zu unknown | %.1f/s, ~%.0f s left   ",
+               b->settled, b->total, b->created, b->failed, b->unknown, rate, left);
+    } else { /* waiting */
+        printf("\r%zu created, %zu failed, %zu unknown | running %zu, succeeded %zu, failed %zu | "
+               "%.0f s   ",
+               b->created, b->failed, b->unknown, b->running, b->succeeded, b->download_failed, secs);
+    }
     fflush(stdout);
 }
 
@@ -344,6 +348,10 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--journal") == 0 && i + 1 < argc) journal = argv[++i];
         else if (a[0] != '-' && url == NULL) url = a;
         else { usage(argv[0]); return 2; }
+    }
+    if (dir != NULL && (dir[0] == '\0' || strspn(dir, "0123456789") != strlen(dir))) {
+        fprintf(stderr, "--dir takes a folder ID: digits only\n");
+        return 2;
     }
     int have_credentials = client_id != NULL && client_secret != NULL;
     if ((url == NULL) == (batch == NULL) || (token == NULL && !have_credentials) ||

@@ -29,8 +29,7 @@ int main(int argc, char **argv) {
             std::printf("refused as expected: status %d: %s\n", e.status(), e.what());
         }
         // A batch: each item once, one refused by name; then wait for the created ones.
-        auto result = client.batch({std::string(R"({"url":")") + argv[1] + R"(#b1"})",
-                                    R"({"url":"ftp://example.com/x"})"});
+        auto result = client.batch_urls({std::string(argv[1]) + "#b1", "ftp://example.com/x"});
         std::vector<int64_t> created;
         for (const auto &item : result.items) {
             std::printf("batch item %zu: status %d, task %lld\n", item.index, item.status,

@@ -126,8 +126,9 @@ public:
         return status;
     }
 
-    /// One item of a batch as its callback reported it: `status` PAN_OK with `task_id`, or a
-    /// PAN_ERR_* code (PAN_ERR_CANCELLED for the items a stopped batch did not send).
+    /// One item of a batch as its callback reported it, in order: `status` PAN_OK with
+    /// `task_id`, or a PAN_ERR_* code. (The items a stopped batch did not send are in `json`
+    /// only, as PAN_ERR_CANCELLED.)
     struct BatchItem {
         size_t index;
         int32_t status;
@@ -141,26 +142,23 @@ public:
         std::string json;
     };
 
-    /// Creates a task for each item (each a JSON object of options), each once, at the
-    /// client's pace. `json_batch_opts`: empty, or {"journal":..., "retryUnknown":...,
-    /// "timeoutMs":...}. `on_item(index, status, task_id)` returns false to stop the batch;
-    /// an exception it throws stops it too and is rethrown here. Throws pan::Error only when
-    /// the batch itself cannot run.
-    BatchResult batch(const std::vector<std::string> &items, const std::string &json_batch_opts = std::string(),
+    /// Creates a task for each item of `json_items` (a JSON array of option objects, as
+    /// pan_offline_download_batch() takes it), each once, at the client's pace.
+    /// `json_batch_opts`: empty, or {"journal":..., "retryUnknown":..., "timeoutMs":...}.
+    /// `on_item(index, status, task_id)` returns false to stop the batch; an exception it
+    /// throws stops it too and is rethrown here. Throws pan::Error only when the batch itself
+    /// cannot run.
+    BatchResult batch(const std::string &json_items, const std::string &json_batch_opts = std::string(),
                       std::function<bool(size_t, int32_t, int64_t)> on_item = nullptr,
                       const std::string &token = std::string()) const {
-        std::string list = "[";
-        for (size_t i = 0; i < items.size(); i++) list += (i ? "," : "") + items[i];
-        list += "]";
         struct Ctx {
             std::function<bool(size_t, int32_t, int64_t)> *fn;
             std::vector<BatchItem> items;
             std::exception_ptr error;
-        } ctx{&on_item, std::vector<BatchItem>(items.size(), BatchItem{0, PAN_ERR_CANCELLED, 0}), nullptr};
-        for (size_t i = 0; i < items.size(); i++) ctx.items[i].index = i;
+        } ctx{&on_item, {}, nullptr};
         auto trampoline = [](void *user, size_t index, int32_t status, int64_t task) -> int32_t {
             auto *c = static_cast<Ctx *>(user);
-            if (index < c->items.size()) c->items[index] = BatchItem{index, status, task};
+            c->items.push_back(BatchItem{index, status, task});
             if (!*c->fn) return 0;
             try {
                 return (*c->fn)(index, status, task) ? 0 : 1;
@@ -170,7 +168,7 @@ public:
             }
         };
         char *out = nullptr;
-        int32_t rc = pan_offline_download_batch(ptr_, tok(token), list.c_str(),
+        int32_t rc = pan_offline_download_batch(ptr_, tok(token), json_items.c_str(),
                                                 json_batch_opts.empty() ? nullptr : json_batch_opts.c_str(),
                                                 trampoline, &ctx, &out);
         std::string json = out ? out : "";
@@ -178,6 +176,32 @@ public:
         if (ctx.error) std::rethrow_exception(ctx.error);
         check(rc);
         return BatchResult{std::move(ctx.items), std::move(json)};
+    }
+
+    /// batch() for a list of URLs (each escaped into its own item).
+    BatchResult batch_urls(const std::vector<std::string> &urls, const std::string &json_batch_opts = std::string(),
+                           std::function<bool(size_t, int32_t, int64_t)> on_item = nullptr,
+                           const std::string &token = std::string()) const {
+        std::string list = "[";
+        for (size_t i = 0; i < urls.size(); i++) {
+            list += i ? ",{\"url\":\"" : "{\"url\":\"";
+            for (unsigned char ch : urls[i]) {
+                if (ch == '"' || ch == '\\') {
+                    list += '\\';
+                    list += static_cast<char>(ch);
+                } else if (ch < 0x20) {
+                    static const char hex[] = "0123456789abcdef";
+                    list += "\\u00";
+                    list += hex[ch >> 4];
+                    list += hex[ch & 15];
+                } else {
+                    list += static_cast<char>(ch);
+                }
+            }
+            list += "\"}";
+        }
+        list += "]";
+        return batch(list, json_batch_opts, std::move(on_item), token);
     }
 
     /// Waits for all the tasks; returns their final statuses in order.

@@ -268,6 +268,8 @@ class Client:
         batch itself cannot run. `on_item(index, status, task_id)` is called as each item
         settles; returning True stops the batch (the rest are ERR_CANCELLED, unsent); an
         exception raised by it stops the batch too and is raised again here."""
+        if isinstance(items, (str, bytes, dict)):
+            raise TypeError("items must be an iterable of URLs or option dicts, not one item")
         items = [{"url": i} if isinstance(i, str) else dict(i) for i in items]
         opts = {}
         if journal is not None:
@@ -305,6 +307,11 @@ class Client:
         """Waits for all the tasks; returns their final statuses in order. `on_progress(task_id,
         percent, status)` is called after each poll; returning True stops with Cancelled."""
         ids = list(task_ids)
+        for i in ids:
+            if not isinstance(i, int) or isinstance(i, bool) or not 0 < i < 2 ** 63:
+                raise InvalidArgument(ERR_INVALID_ARGUMENT,
+                                      f"task IDs must be positive 64-bit integers, not {i!r}",
+                                      0, "")
         raised = []
 
         def trampoline(_user, task, pct, status):

@@ -167,23 +167,25 @@ impl Client {
         on_item: &mut dyn FnMut(&ItemResult) -> bool,
     ) -> Result<Vec<ItemResult>> {
         let items = parse_items(items)?;
+        if token.is_none() && self.credentials().is_none() {
+            return Err(Error::new(
+                Status::NullArgument,
+                "`token` is NULL and the client has no `clientID`/`clientSecret` to fetch one",
+            ));
+        }
         let end = opts.timeout.map(|t| Instant::now() + t);
         let mut journal = opts.journal.as_deref().map(Journal::open).transpose()?;
         let mut first_of: HashMap<String, usize> = HashMap::new();
         let mut results: Vec<ItemResult> = Vec::with_capacity(items.len());
-        let mut stopped = false;
+        // Why the rest are not sent, once the batch stops: the callback said so, the journal
+        // cannot be written, or the token is refused (every item would be).
+        let mut stopped: Option<Error> = None;
         for (index, raw) in items.iter().enumerate() {
-            if stopped {
-                results.push(ItemResult::failed(
-                    index,
-                    &Error::new(
-                        Status::Cancelled,
-                        "not sent: the batch was stopped by its callback",
-                    ),
-                ));
+            if let Some(why) = &stopped {
+                results.push(ItemResult::failed(index, why));
                 continue;
             }
-            let result = self.settle(
+            let settled = self.settle(
                 index,
                 raw.get(),
                 token,
@@ -192,9 +194,42 @@ impl Client {
                 &mut journal,
                 &mut first_of,
                 &results,
-            )?;
-            stopped = !on_item(&result);
+            );
+            let (result, stop) = match settled {
+                Ok(result) => {
+                    let refused =
+                        matches!(result.status, Status::Unauthorized | Status::TokenLimit);
+                    let stop = refused.then(|| {
+                        Error::new(
+                            result.status,
+                            format!(
+                                "not sent: item {} was refused for its token, as every item \
+                                 would be: {}",
+                                result.index,
+                                result.error.as_deref().unwrap_or("")
+                            ),
+                        )
+                    });
+                    (result, stop)
+                }
+                // The journal cannot be written: what was settled is reported (a task created
+                // with it), the rest is not sent.
+                Err(lost) => {
+                    let Lost { result, error } = *lost;
+                    let why = format!("not sent: {}", error.message());
+                    (result, Some(Error::new(error.status(), why)))
+                }
+            };
+            let go_on = on_item(&result);
             results.push(result);
+            stopped = stop.or_else(|| {
+                (!go_on).then(|| {
+                    Error::new(
+                        Status::Cancelled,
+                        "not sent: the batch was stopped by its callback",
+                    )
+                })
+            });
         }
         Ok(results)
     }
@@ -211,7 +246,7 @@ impl Client {
         journal: &mut Option<Journal>,
         first_of: &mut HashMap<String, usize>,
         results: &[ItemResult],
-    ) -> Result<ItemResult> {
+    ) -> std::result::Result<ItemResult, Box<Lost>> {
         let req = match OfflineDownload::from_json(raw) {
             Ok(req) => req,
             Err(e) => {
@@ -222,7 +257,10 @@ impl Client {
             }
         };
         // Items identical after normalisation (their request bodies) are one task.
-        let key = String::from_utf8(req.body()?).unwrap_or_default();
+        let key = match req.body() {
+            Ok(body) => String::from_utf8(body).unwrap_or_default(),
+            Err(e) => return Ok(ItemResult::failed(index, &e)),
+        };
         if let Some(&first) = first_of.get(&key) {
             return Ok(ItemResult {
                 index,
@@ -273,26 +311,41 @@ impl Client {
                 ));
             }
             if let Some(j) = journal.as_mut() {
-                j.sending(&key)?;
+                if let Err(error) = j.sending(&key) {
+                    let why = Error::new(error.status(), format!("not sent: {}", error.message()));
+                    let result = ItemResult::failed(index, &why);
+                    return Err(Box::new(Lost { result, error }));
+                }
             }
-            match self.offline_download(token, &req) {
+            // Nothing is sent after the batch's time limit, paced turns and retries included.
+            let deadline = end.unwrap_or_else(|| self.deadline());
+            match self.offline_download_until(token, &req, deadline) {
                 Ok(created) => {
-                    if let Some(j) = journal.as_mut() {
-                        j.outcome(&key, Known::Created(created.task_id), 0)?;
-                    }
-                    return Ok(ItemResult {
+                    let result = ItemResult {
                         task_id: Some(created.task_id),
                         ..ItemResult::new(index)
-                    });
-                }
-                Err(e) => {
-                    // Every failure but an unknown outcome certainly created nothing.
-                    if e.status() != Status::OutcomeUnknown {
-                        if let Some(j) = journal.as_mut() {
-                            j.outcome(&key, Known::NotCreated, e.status().code())?;
+                    };
+                    if let Some(j) = journal.as_mut() {
+                        if let Err(error) = j.outcome(&key, Known::Created(created.task_id), 0) {
+                            return Err(Box::new(Lost { result, error }));
                         }
                     }
-                    if e.status() == Status::TaskLimit && Instant::now() + wait < patience_end {
+                    return Ok(result);
+                }
+                Err(e) => {
+                    if certainly_not_created(e.status()) {
+                        if let Some(j) = journal.as_mut() {
+                            let status = e.status().code();
+                            if let Err(error) = j.outcome(&key, Known::NotCreated, status) {
+                                let result = ItemResult::failed(index, &e);
+                                return Err(Box::new(Lost { result, error }));
+                            }
+                        }
+                    }
+                    // Too many running tasks, or too many calls: the service did not act; wait
+                    // and try again.
+                    let busy = matches!(e.status(), Status::TaskLimit | Status::RateLimited);
+                    if busy && Instant::now() + wait < patience_end {
                         std::thread::sleep(wait);
                         wait = (wait * 2).min(TASK_LIMIT_MAX_WAIT);
                         continue;
@@ -330,6 +383,13 @@ impl Client {
             let round = Instant::now();
             for (i, id) in task_ids.iter().enumerate() {
                 if done[i].is_some() {
+                    continue;
+                }
+                // A task listed twice is polled once: the later copies take its status.
+                if let Some(j) = task_ids[..i].iter().position(|x| x == id) {
+                    if done[j].is_some() {
+                        done[i] = done[j];
+                    }
                     continue;
                 }
                 let deadline = match end {
@@ -371,6 +431,24 @@ impl Client {
             std::thread::sleep(pause);
         }
     }
+}
+
+/// An item settled while the journal could not be written: its result (a created task
+/// included), and the journal's error, which stops the batch.
+struct Lost {
+    result: ItemResult,
+    error: Error,
+}
+
+/// Whether a create that failed so certainly created nothing: the service refused it (an
+/// API code, an HTTP status of a gateway below 500), or it was not sent. An answer that
+/// could not be read (`BadResponse`) or was lost (`OutcomeUnknown`) may stand for a task,
+/// so the journal records nothing more for it, and a rerun does not send it blindly.
+fn certainly_not_created(status: Status) -> bool {
+    !matches!(
+        status,
+        Status::BadResponse | Status::OutcomeUnknown | Status::Panic | Status::Internal
+    )
 }
 
 fn many_timed_out(done: &[Option<TaskStatus>], started: Instant) -> Error {

@@ -174,15 +174,6 @@ impl Client {
         Instant::now() + self.config.timeout
     }
 
-    /// The one request path, within the configured time limit of a call.
-    pub(crate) fn call<T>(
-        &self,
-        req: &Request<'_>,
-        read: impl Fn(&Answer) -> Result<T>,
-    ) -> Result<T> {
-        self.call_until(req, self.deadline(), read)
-    }
-
     /// The one request path: authenticate, send, retry what is safe to retry, interpret the
     /// answer and `read` its data, all before `deadline`. A client's own token is renewed once
     /// after a 401. Every error leaves through here, so every one says what was being done
@@ -283,7 +274,7 @@ impl Client {
             if Instant::now() + pause + Duration::from_millis(10) >= deadline {
                 return Err(finish(after_attempts(outcome(err, req), attempt)));
             }
-            match req.pace.filter(|k| self.pacer.paced(*k)) {
+            match req.pace {
                 // A 429 pauses every caller of this kind on this client; the retry then takes
                 // its turn like a first try.
                 Some(kind) if err.status() == Status::RateLimited => self.pacer.pause(kind, pause),

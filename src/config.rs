@@ -184,12 +184,17 @@ impl Config {
         ] {
             if let Some(v) = std::env::var_os(name).filter(|v| !v.is_empty()) {
                 let text = v.to_string_lossy();
-                let n = text.trim().parse::<f64>().map_err(|_| {
-                    Error::invalid(format!(
-                        "${name} is `{}`, not a number of calls per second",
-                        printable(&text, 40)
-                    ))
-                })?;
+                let n = text
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|n| n.is_finite())
+                    .ok_or_else(|| {
+                        Error::invalid(format!(
+                            "${name} is `{}`, not a number of calls per second",
+                            printable(&text, 40)
+                        ))
+                    })?;
                 *field = Some(qps(&format!("${name}"), &Value::from(n))?);
             }
         }
@@ -409,10 +414,10 @@ fn string(key: &str, value: Value) -> Result<String> {
 /// A rate: a number of calls per second from 0 (not paced) to 100,000. `what` names it.
 fn qps(what: &str, value: &Value) -> Result<f64> {
     match value.as_f64() {
-        Some(n) if (0.0..=MAX_QPS).contains(&n) => Ok(n),
+        Some(n) if n == 0.0 || (crate::pacing::MIN_QPS..=MAX_QPS).contains(&n) => Ok(n),
         _ => Err(Error::invalid(format!(
-            "config: {what} must be a number of calls per second from 0 (not paced) to \
-             100000, not {}",
+            "config: {what} must be 0 (not paced) or a number of calls per second from 0.001 \
+             to 100000, not {}",
             printable(&value.to_string(), 40)
         ))),
     }

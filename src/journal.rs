@@ -29,6 +29,8 @@ use crate::redact::printable;
 /// The journal format's version; a journal of a later version is refused.
 pub const JOURNAL_VERSION: u64 = 1;
 const MAGIC: &str = "pan-offline batch";
+/// Largest journal read, in bytes (a line per event: about 200 bytes an item).
+const MAX_JOURNAL_LEN: u64 = 1 << 30;
 
 /// What the journal knows of an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +61,48 @@ impl Journal {
             ))
         };
         let mut known = HashMap::new();
-        let exists = path.exists();
+        // Only a regular file: a device (/dev/zero) or a FIFO would be read without end, or
+        // block. (The metadata is read without opening.)
+        let exists = match std::fs::metadata(path) {
+            Ok(m) if m.is_file() => {
+                if m.len() > MAX_JOURNAL_LEN {
+                    return Err(Error::invalid(format!(
+                        "batch: the journal `{}` is {} bytes, more than the limit of \
+                         {MAX_JOURNAL_LEN}; start a new one",
+                        shown(),
+                        m.len()
+                    )));
+                }
+                true
+            }
+            Ok(_) => {
+                return Err(Error::invalid(format!(
+                    "batch: the journal `{}` is not a regular file",
+                    shown()
+                )))
+            }
+            Err(_) => false,
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| io_err("opened for writing", e))?;
+        // One batch at a time per journal, in this process or another: two would each send
+        // what the other is sending. (An advisory lock, released when the file is closed,
+        // even by a crash.)
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::invalid(format!(
+                    "batch: the journal `{}` is in use by another batch; run one batch per \
+                     journal at a time",
+                    shown()
+                )))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_err("locked", e)),
+        }
+        // Read under the lock: what another batch wrote before it let go is seen.
         // Where a torn last line starts, to cut it off before appending.
         let mut torn_at = None;
         let mut unended = false;
@@ -126,11 +169,6 @@ impl Journal {
                 }
             }
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| io_err("opened for writing", e))?;
         if let Some(at) = torn_at {
             // The torn line is cut off, so that the journal stays one of whole lines.
             file.set_len(at)

@@ -64,6 +64,18 @@ impl Client {
         token: Option<&Token>,
         req: &OfflineDownload,
     ) -> Result<Created> {
+        self.offline_download_until(token, req, self.deadline())
+    }
+
+    /// [`Client::offline_download`], ending by `deadline` (or the call's own limit, if
+    /// sooner).
+    pub(crate) fn offline_download_until(
+        &self,
+        token: Option<&Token>,
+        req: &OfflineDownload,
+        deadline: Instant,
+    ) -> Result<Created> {
+        let deadline = deadline.min(self.deadline());
         let body = req.body()?;
         let path = match req.target {
             Target::Drive => "/api/v1/offline/download",
@@ -80,7 +92,7 @@ impl Client {
             wants_date: false,
             pace: Some(Kind::Create),
         };
-        self.call(&req, |answer| {
+        self.call_until(&req, deadline, |answer| {
             Ok(Created {
                 task_id: positive_id(answer, "taskID")?,
                 trace_id: answer.trace_id.clone(),

@@ -169,7 +169,7 @@ impl Connections {
     fn connect(&self, uri: &Uri, deadline: Instant) -> Result<Conn, ureq::Error> {
         let proxy = self.config.proxy();
         // A proxy resolves the target itself, except SOCKS4, and except hosts in NO_PROXY.
-        let resolve_here = proxy.map_or(true, |p| p.resolve_target() || p.is_no_proxy(uri));
+        let resolve_here = proxy.is_none_or(|p| p.resolve_target() || p.is_no_proxy(uri));
         let addrs = if resolve_here {
             self.resolver
                 .resolve(uri, &self.config, next_timeout(deadline, None))?

@@ -430,3 +430,164 @@ fn many_tasks_are_waited_for_together() {
     // SAFETY: from pan_client_new.
     unsafe { pan_client_free(client) };
 }
+
+#[test]
+fn batch_edges_time_limits_unreadable_answers_refused_tokens_and_journals_in_use() {
+    let emu = Emulator::start();
+    // Nothing is sent after the batch's time limit, paced turns included.
+    let paced = new_client(&emu, r#","createQps":1"#);
+    let t = Instant::now();
+    let (rc, results, _) = batch(
+        paced,
+        &json!([item(0), item(1), item(2)]),
+        Some(json!({"timeoutMs": 1500})),
+        None,
+    );
+    assert_eq!(rc, PAN_OK);
+    assert!(
+        t.elapsed() < Duration::from_millis(1800),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(results[2]["status"], PAN_ERR_TIMEOUT, "{results}");
+    assert_eq!(emu.tasks_created(), 2);
+    // SAFETY: from pan_client_new.
+    unsafe { pan_client_free(paced) };
+
+    let client = new_client(&emu, r#","maxRetries":0"#);
+    // An answer that cannot be read may stand for a task: journaled as unknown.
+    let journal = temp_journal("edges");
+    emu.fault(r#"{"path":"/api/v1/offline/download","status":200,"body":{"code":0,"data":{"taskID":-5}}}"#);
+    let (rc, first, _) = batch(
+        client,
+        &json!([item(10)]),
+        Some(json!({"journal": journal})),
+        None,
+    );
+    assert_eq!(rc, PAN_OK);
+    assert_eq!(first[0]["status"], PAN_ERR_BAD_RESPONSE, "{first}");
+    let before = emu.tasks_created();
+    let (_, again, _) = batch(
+        client,
+        &json!([item(10)]),
+        Some(json!({"journal": journal})),
+        None,
+    );
+    assert_eq!(again[0]["status"], PAN_ERR_OUTCOME_UNKNOWN, "{again}");
+    assert_eq!(emu.tasks_created(), before, "not sent again");
+    // One batch per journal at a time: a second one is refused by name.
+    {
+        let items = c(&json!([item(11)]).to_string());
+        let opts = c(&json!({"journal": journal}).to_string());
+        struct Nested {
+            client: *const PanClient,
+            items: CString,
+            opts: CString,
+            rc: i32,
+        }
+        unsafe extern "C" fn nested(user: *mut c_void, _: usize, _: i32, _: i64) -> i32 {
+            // SAFETY: the test passes a &mut Nested.
+            let n = unsafe { &mut *user.cast::<Nested>() };
+            let mut out: *mut c_char = ptr::null_mut();
+            // SAFETY: valid pointers.
+            n.rc = unsafe {
+                pan_offline_download_batch(
+                    n.client,
+                    c(support::TOKEN).as_ptr(),
+                    n.items.as_ptr(),
+                    n.opts.as_ptr(),
+                    None,
+                    ptr::null_mut(),
+                    &mut out,
+                )
+            };
+            0
+        }
+        let mut n = Nested {
+            client,
+            items,
+            opts,
+            rc: -1,
+        };
+        let mut out: *mut c_char = ptr::null_mut();
+        let outer_items = c(&json!([item(12)]).to_string());
+        // SAFETY: valid pointers; the results are freed.
+        let rc = unsafe {
+            pan_offline_download_batch(
+                client,
+                c(support::TOKEN).as_ptr(),
+                outer_items.as_ptr(),
+                n.opts.as_ptr(),
+                Some(nested),
+                (&mut n as *mut Nested).cast(),
+                &mut out,
+            )
+        };
+        assert_eq!(rc, PAN_OK);
+        // SAFETY: from the library.
+        unsafe { pan_string_free(out) };
+        assert_eq!(
+            n.rc, PAN_ERR_INVALID_ARGUMENT,
+            "the nested batch on the same journal"
+        );
+    }
+    for path in ["/dev/zero", "/tmp"] {
+        let (rc, msg, _) = batch(
+            client,
+            &json!([item(13)]),
+            Some(json!({"journal": path})),
+            None,
+        );
+        assert_eq!(rc, PAN_ERR_INVALID_ARGUMENT, "{path}");
+        assert!(
+            msg.as_str().unwrap_or("").contains("not a regular file"),
+            "{msg}"
+        );
+    }
+    // A refused token stops the batch after the first item: every item would be refused.
+    let bad = c("expired-token");
+    let items = c(&json!([item(20), item(21), item(22)]).to_string());
+    let mut out: *mut c_char = ptr::null_mut();
+    let sent_before = emu.count("/api/v1/offline/download");
+    // SAFETY: valid pointers.
+    let rc = unsafe {
+        pan_offline_download_batch(
+            client,
+            bad.as_ptr(),
+            items.as_ptr(),
+            ptr::null(),
+            None,
+            ptr::null_mut(),
+            &mut out,
+        )
+    };
+    assert_eq!(rc, PAN_OK);
+    // SAFETY: from the library.
+    let results: Value =
+        serde_json::from_str(&unsafe { CStr::from_ptr(out) }.to_string_lossy()).expect("json");
+    // SAFETY: from the library.
+    unsafe { pan_string_free(out) };
+    assert_eq!(
+        emu.count("/api/v1/offline/download") - sent_before,
+        1,
+        "{results}"
+    );
+    assert_eq!(results[2]["status"], PAN_ERR_UNAUTHORIZED);
+    // A NULL token and no credentials: the batch cannot run.
+    // SAFETY: valid pointers.
+    let rc = unsafe {
+        pan_offline_download_batch(
+            client,
+            ptr::null(),
+            items.as_ptr(),
+            ptr::null(),
+            None,
+            ptr::null_mut(),
+            &mut out,
+        )
+    };
+    assert_eq!(rc, PAN_ERR_NULL_ARGUMENT);
+    let _ = std::fs::remove_file(&journal);
+    // SAFETY: from pan_client_new.
+    unsafe { pan_client_free(client) };
+}

@@ -85,6 +85,10 @@ class ModuleTest(unittest.TestCase):
                 client.batch(["https://example.com/z.mp4"], on_item=lambda i, s, t: 1 / 0)
             with self.assertRaises(pan_offline.InvalidArgument):
                 client.batch(items, journal=__file__)  # not a journal
+            with self.assertRaises(TypeError):
+                client.batch(BASE + "/files/one")  # a URL is not a list of URLs
+            with self.assertRaises(pan_offline.InvalidArgument):
+                client.wait_many([2 ** 64 + 394756])
         finally:
             client.close()
 
