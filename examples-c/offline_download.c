@@ -132,6 +132,7 @@ static int parse_callback(const char *body) {
 struct batch_state {
     int tty;
     size_t total, settled, created, failed, unknown;
+    size_t waiting; /* the item last reported as waiting, or (size_t)-1 */
     int64_t *task_ids; /* by item; 0 when the item has no task */
     size_t running, succeeded, download_failed;
     size_t waited; /* tasks waited for */
@@ -162,6 +163,12 @@ static void batch_summary(const struct batch_state *b) {
 
 static int32_t on_batch_item(void *user_data, size_t index, int32_t status, int64_t task_id) {
     struct batch_state *b = user_data;
+    if (index == b->waiting) {
+        /* This item waited (too many running tasks) and is reported again: not counted twice. */
+        b->failed--;
+        b->settled--;
+    }
+    b->waiting = (status == PAN_ERR_TASK_LIMIT || status == PAN_ERR_RATE_LIMITED) ? index : (size_t)-1;
     b->settled++;
     if (status == PAN_OK) {
         b->created++;
@@ -173,6 +180,7 @@ static int32_t on_batch_item(void *user_data, size_t index, int32_t status, int6
     }
     if (b->tty) batch_summary(b);
     else if (status == PAN_OK) printf("item %zu: task %lld\n", index, (long long)task_id);
+    else if (b->waiting == index) printf("item %zu: waiting: %s\n", index, pan_strerror(status));
     else printf("item %zu: error %d (%s)\n", index, (int)status, pan_strerror(status));
     fflush(stdout);
     return 0;
@@ -269,6 +277,7 @@ static int run_batch(pan_client *client, const char *token, const char *path, co
     struct batch_state b = {0};
     b.tty = isatty(STDOUT_FILENO);
     b.total = count;
+    b.waiting = (size_t)-1;
     b.started = now_s();
     b.task_ids = calloc(count ? count : 1, sizeof *b.task_ids);
     b.final = malloc((count ? count : 1) * sizeof *b.final);

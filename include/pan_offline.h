@@ -202,8 +202,11 @@ typedef int32_t (*pan_progress_callback)(void *user_data,
                                          int32_t status);
 
 /**
- * Called by `pan_offline_download_batch()` once per item, on the calling thread, as the
- * item settles (in the items' order).
+ * Called by `pan_offline_download_batch()` on the calling thread: once per item as it
+ * settles (in the items' order), and also each time an item starts waiting because the
+ * service said too many tasks are running (`status` `PAN_ERR_TASK_LIMIT`) or too many calls
+ * came (`PAN_ERR_RATE_LIMITED`), with `task_id` 0 — the item is not settled then, and will
+ * be reported again. Returning non-zero stops the batch there too.
  *
  * @param user_data  the pointer given to `pan_offline_download_batch()`, passed through.
  * @param index      the item's place in the list, from 0.
@@ -589,8 +592,9 @@ const char *pan_version(void);
  * on. Items identical after normalisation (the same request body) are created once: the
  * later ones are reported with the same outcome and `"duplicateOf"`. Creates take turns at
  * the client's `createQps`. When the service answers that too many of the account's tasks
- * are running (`PAN_ERR_TASK_LIMIT`), the item waits (5 s, doubling to 60 s) and is tried
- * again, within the batch's `timeoutMs` (or 10 minutes per item without one).
+ * are running (`PAN_ERR_TASK_LIMIT`) or to slow down, the item waits (5 s, doubling to 60 s)
+ * and is tried again, within the batch's `timeoutMs` (or 10 minutes per item without one);
+ * `on_item` hears of each wait and may stop the batch.
  *
  * With a journal, the batch appends one JSON line per event and makes it durable (fsync)
  * before going on: an item about to be sent, then its outcome. Run again with the same

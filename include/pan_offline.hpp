@@ -145,9 +145,10 @@ public:
     /// Creates a task for each item of `json_items` (a JSON array of option objects, as
     /// pan_offline_download_batch() takes it), each once, at the client's pace.
     /// `json_batch_opts`: empty, or {"journal":..., "retryUnknown":..., "timeoutMs":...}.
-    /// `on_item(index, status, task_id)` returns false to stop the batch; an exception it
-    /// throws stops it too and is rethrown here. Throws pan::Error only when the batch itself
-    /// cannot run.
+    /// `on_item(index, status, task_id)` returns false to stop the batch (it also hears of
+    /// each wait for running tasks to end, with PAN_ERR_TASK_LIMIT; the item is reported again
+    /// when it settles); an exception it throws stops it too and is rethrown here. Throws
+    /// pan::Error only when the batch itself cannot run.
     BatchResult batch(const std::string &json_items, const std::string &json_batch_opts = std::string(),
                       std::function<bool(size_t, int32_t, int64_t)> on_item = nullptr,
                       const std::string &token = std::string()) const {
@@ -158,7 +159,11 @@ public:
         } ctx{&on_item, {}, nullptr};
         auto trampoline = [](void *user, size_t index, int32_t status, int64_t task) -> int32_t {
             auto *c = static_cast<Ctx *>(user);
-            c->items.push_back(BatchItem{index, status, task});
+            // An item that waited (too many running tasks) is reported again when it settles.
+            if (!c->items.empty() && c->items.back().index == index)
+                c->items.back() = BatchItem{index, status, task};
+            else
+                c->items.push_back(BatchItem{index, status, task});
             if (!*c->fn) return 0;
             try {
                 return (*c->fn)(index, status, task) ? 0 : 1;

@@ -266,8 +266,10 @@ class Client:
         them), each once, at the client's pace; with `journal` (a path) a rerun after a crash
         creates nothing twice. Returns a list of BatchItem in input order; raises only when the
         batch itself cannot run. `on_item(index, status, task_id)` is called as each item
-        settles; returning True stops the batch (the rest are ERR_CANCELLED, unsent); an
-        exception raised by it stops the batch too and is raised again here."""
+        settles, and also when an item starts waiting for running tasks to end (status
+        ERR_TASK_LIMIT or ERR_RATE_LIMITED, task_id 0; it is reported again when it settles);
+        returning True stops the batch (the rest are ERR_CANCELLED, unsent); an exception
+        raised by it stops the batch too and is raised again here."""
         if isinstance(items, (str, bytes, dict)):
             raise TypeError("items must be an iterable of URLs or option dicts, not one item")
         items = [{"url": i} if isinstance(i, str) else dict(i) for i in items]

@@ -194,8 +194,17 @@ impl Client {
                 &mut journal,
                 &mut first_of,
                 &results,
+                &mut *on_item,
             );
             let (result, stop) = match settled {
+                // Stopped by the callback while the item waited.
+                Ok(result) if result.status == Status::Cancelled => {
+                    let why = Error::new(
+                        Status::Cancelled,
+                        "not sent: the batch was stopped by its callback",
+                    );
+                    (result, Some(why))
+                }
                 Ok(result) => {
                     let refused =
                         matches!(result.status, Status::Unauthorized | Status::TokenLimit);
@@ -246,6 +255,7 @@ impl Client {
         journal: &mut Option<Journal>,
         first_of: &mut HashMap<String, usize>,
         results: &[ItemResult],
+        on_wait: &mut dyn FnMut(&ItemResult) -> bool,
     ) -> std::result::Result<ItemResult, Box<Lost>> {
         let req = match OfflineDownload::from_json(raw) {
             Ok(req) => req,
@@ -346,6 +356,20 @@ impl Client {
                     // and try again.
                     let busy = matches!(e.status(), Status::TaskLimit | Status::RateLimited);
                     if busy && Instant::now() + wait < patience_end {
+                        // The caller hears of the wait, and may stop the batch here.
+                        if !on_wait(&ItemResult::failed(index, &e)) {
+                            return Ok(ItemResult::failed(
+                                index,
+                                &Error::new(
+                                    Status::Cancelled,
+                                    format!(
+                                        "item {index}: not sent: the batch was stopped by its \
+                                         callback while the item waited ({})",
+                                        e.message()
+                                    ),
+                                ),
+                            ));
+                        }
                         std::thread::sleep(wait);
                         wait = (wait * 2).min(TASK_LIMIT_MAX_WAIT);
                         continue;

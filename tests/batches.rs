@@ -30,13 +30,14 @@ fn new_client(emu: &Emulator, extra: &str) -> *mut PanClient {
 struct Seen {
     calls: Vec<(usize, i32, i64)>,
     stop_at: Option<usize>,
+    stop_on: Option<i32>,
 }
 
 unsafe extern "C" fn on_item(user: *mut c_void, index: usize, status: i32, task: i64) -> i32 {
     // SAFETY: the test passes a &mut Seen.
     let seen = unsafe { &mut *user.cast::<Seen>() };
     seen.calls.push((index, status, task));
-    i32::from(seen.stop_at == Some(index))
+    i32::from(seen.stop_at == Some(index) || seen.stop_on == Some(status))
 }
 
 /// Runs a batch; returns the call's status, the results (or the error message) and what the
@@ -47,11 +48,22 @@ fn batch(
     opts: Option<Value>,
     stop_at: Option<usize>,
 ) -> (i32, Value, Vec<(usize, i32, i64)>) {
+    batch_stopping(client, items, opts, stop_at, None)
+}
+
+fn batch_stopping(
+    client: *const PanClient,
+    items: &Value,
+    opts: Option<Value>,
+    stop_at: Option<usize>,
+    stop_on: Option<i32>,
+) -> (i32, Value, Vec<(usize, i32, i64)>) {
     let items = c(&items.to_string());
     let opts = opts.map(|o| c(&o.to_string()));
     let token = c(support::TOKEN);
     let mut seen = Seen {
         stop_at,
+        stop_on,
         ..Seen::default()
     };
     let mut out: *mut c_char = ptr::null_mut();
@@ -269,6 +281,21 @@ fn a_batch_waits_while_too_many_tasks_are_running() {
     assert_eq!(rc, PAN_OK);
     assert_eq!(results[1]["status"], PAN_ERR_TASK_LIMIT, "{results}");
     assert_eq!(results[1]["apiCode"], 2);
+    // The callback hears of the wait and stops the batch there, at once.
+    emu.configure(r#"{"task_seconds":30}"#);
+    let t = Instant::now();
+    let (rc, results, calls) = batch_stopping(
+        client,
+        &json!([item(4), item(5), item(6)]),
+        None,
+        None,
+        Some(PAN_ERR_TASK_LIMIT),
+    );
+    assert_eq!(rc, PAN_OK);
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert!(calls.iter().any(|c| c.1 == PAN_ERR_TASK_LIMIT), "{calls:?}");
+    assert_eq!(results[1]["status"], PAN_ERR_CANCELLED, "{results}");
+    assert_eq!(results[2]["status"], PAN_ERR_CANCELLED, "{results}");
     // SAFETY: from pan_client_new.
     unsafe { pan_client_free(client) };
 }
