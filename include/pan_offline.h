@@ -182,6 +182,28 @@
 #define PAN_CALLBACK_FAILED 1
 
 /**
+ * Log level: a call failed.
+ */
+#define PAN_LOG_ERROR 1
+
+/**
+ * Log level: something went wrong and was handled (a retry, a pause the service asked for).
+ */
+#define PAN_LOG_WARN 2
+
+/**
+ * Log level: each answer (HTTP status, `code`, trace ID, milliseconds), token fetches and
+ * renewals.
+ */
+#define PAN_LOG_INFO 3
+
+/**
+ * Log level: each request (method, path, attempt), connections opened, reused and closed with
+ * the route (direct or the proxy), pacing waits.
+ */
+#define PAN_LOG_DEBUG 4
+
+/**
  * A client: configuration, a connection pool and a token cache. Opaque; create it with
  * `pan_client_new()`, free it with `pan_client_free()`. Thread-safe: share one per process.
  */
@@ -217,6 +239,16 @@ typedef int32_t (*pan_progress_callback)(void *user_data,
  *         reported `PAN_ERR_CANCELLED`, unsent, and this callback is not called for them.
  */
 typedef int32_t (*pan_batch_callback)(void *user_data, size_t index, int32_t status, int64_t task_id);
+
+/**
+ * Receives a client's log lines.
+ *
+ * @param user_data  the pointer given to `pan_client_set_log()`, passed through.
+ * @param level      a `PAN_LOG_*` value.
+ * @param message    one line of UTF-8 text, NUL-terminated, without control characters and
+ *                   without any piece of a secret; valid only during the call.
+ */
+typedef void (*pan_log_callback)(void *user_data, int32_t level, const char *message);
 
 #ifdef __cplusplus
 extern "C" {
@@ -669,6 +701,36 @@ int32_t pan_offline_download_wait_many(const pan_client *client,
                                        pan_progress_callback on_progress,
                                        void *user_data,
                                        int32_t *statuses_out);
+
+/**
+ * Set (or clear) the log of a client.
+ *
+ * Lines are written for each request and answer, retries and pacing waits with their reason
+ * and length, token fetches and renewals, and connections opened, reused and closed with the
+ * route chosen. Each line is passed to `cb` on the thread that made the call, one line per
+ * call of `cb`. No secret (token, `clientSecret`, passwords) appears in any line, in part or
+ * encoded. Setting or clearing the log is safe while other threads use the client.
+ *
+ * @param client     a client, or NULL for the process-wide default one.
+ * @param min_level  the most detailed level written: `PAN_LOG_ERROR` (1) to `PAN_LOG_DEBUG`
+ *                   (4); 0 turns the log off.
+ * @param cb         the callback, or NULL for no log. It must not call
+ *                   `pan_client_set_log()` or `pan_client_free()` on the same client.
+ * @param user_data  passed to `cb` unchanged; may be NULL. Must stay valid while the log is
+ *                   set.
+ * @return `PAN_OK`; `PAN_ERR_INVALID_ARGUMENT` for a level other than 0 to 4; the error of
+ *         the process-wide client's configuration when `client` is NULL and it cannot be
+ *         made.
+ *
+ * With no log set a call costs nothing more than an atomic load per line it would write.
+ *
+ * # Safety
+ * `client` is NULL or live; `cb` is NULL or a valid function, callable from any thread.
+ */
+int32_t pan_client_set_log(pan_client *client,
+                           int32_t min_level,
+                           pan_log_callback cb,
+                           void *user_data);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -13,6 +13,7 @@ use crate::client::{Auth, Client, Request};
 use crate::envelope::Answer;
 use crate::error::{Error, Result, Status};
 use crate::expiry;
+use crate::log::Level;
 use crate::redact::Secret;
 use crate::token::Token;
 
@@ -114,6 +115,13 @@ impl TokenCache {
                 "`token` is NULL and the client has no `clientID`/`clientSecret` to fetch one",
             )
         })?;
+        client.log.write(Level::Info, &client.secret_refs(), || {
+            if stale.is_some() {
+                "renewing the access token after the service refused it (401)".to_owned()
+            } else {
+                "fetching an access token".to_owned()
+            }
+        });
         let fresh = match client.fetch_access_token(id, secret, deadline) {
             Ok(fresh) => fresh,
             Err(e) => {

@@ -12,6 +12,7 @@ use crate::config::{Config, Pins, MAX_RESPONSE_BODY};
 use crate::envelope::{interpret, Answer, HttpAnswer};
 use crate::error::{Error, Result, Retry, Status};
 use crate::exchange::exchange;
+use crate::log::{Level, Log, Sink};
 use crate::pacing::{Kind, Pacer};
 use crate::proxy;
 use crate::redact::{token_secret, Secret};
@@ -42,6 +43,8 @@ pub struct Client {
     route: String,
     /// How fast each kind of call is sent.
     pacer: Pacer,
+    /// Where the client's log lines go, if anywhere.
+    pub(crate) log: Log,
 }
 
 /// The service's `Platform` header.
@@ -143,6 +146,7 @@ impl Client {
             secrets,
             route: shown,
             pacer: Pacer::new(create_qps, progress_qps),
+            log: Log::default(),
         })
     }
 
@@ -154,6 +158,21 @@ impl Client {
             .get_or_init(|| Config::from_env().and_then(Client::new))
             .as_ref()
             .map_err(Clone::clone)
+    }
+
+    /// Sends this client's log lines of `level` and more important ones to `sink` (`None`:
+    /// no log). Safe while other threads use the client. Lines are one line of UTF-8 text,
+    /// without control characters and without any piece of a secret.
+    pub fn set_log(&self, level: Level, sink: Option<Sink>) {
+        self.log.set(level, sink);
+        self.log.write(Level::Debug, &self.secret_refs(), || {
+            format!("route to {}: {}", self.base, self.route)
+        });
+    }
+
+    /// The configuration's secrets, for log lines that concern no call.
+    pub(crate) fn secret_refs(&self) -> Vec<&Secret> {
+        self.secrets.iter().collect()
     }
 
     /// This client's configuration.
@@ -239,7 +258,16 @@ impl Client {
             secrets.push(s);
         }
         let secrets = secrets.as_slice();
-        let finish = |err: Error| err.context(req.what).redact(secrets);
+        let finish = |err: Error| {
+            let err = err.context(req.what).redact(secrets);
+            let level = match err.status() {
+                Status::Internal | Status::Panic => Level::Error,
+                _ => Level::Warn,
+            };
+            self.log
+                .write(level, secrets, || format!("failed: {}", err.message()));
+            err
+        };
         let mut attempt: u32 = 0;
         loop {
             if Instant::now() >= deadline {
@@ -249,10 +277,29 @@ impl Client {
                 )));
             }
             if let Some(kind) = req.pace {
-                if let Err(wait) = self.pacer.turn(kind, deadline) {
-                    return Err(finish(not_in_time(req, kind, wait, &self.config)));
+                match self.pacer.turn(kind, deadline) {
+                    Err(wait) => return Err(finish(not_in_time(req, kind, wait, &self.config))),
+                    Ok(waited) if waited >= Duration::from_millis(1) => {
+                        self.log.write(Level::Debug, secrets, || {
+                            format!(
+                                "{}: waited {} ms for its turn",
+                                req.what,
+                                waited.as_millis()
+                            )
+                        })
+                    }
+                    Ok(_) => {}
                 }
             }
+            self.log.write(Level::Debug, secrets, || {
+                let method = if req.body.is_some() { "POST" } else { "GET" };
+                format!(
+                    "{}: {method} {} (attempt {})",
+                    req.what,
+                    req.path,
+                    attempt + 1
+                )
+            });
             let result = self.send(req, token, deadline, secrets);
             let err = match result {
                 Ok(answer) => return read(&answer).map_err(finish),
@@ -274,6 +321,14 @@ impl Client {
             if Instant::now() + pause + Duration::from_millis(10) >= deadline {
                 return Err(finish(after_attempts(outcome(err, req), attempt)));
             }
+            self.log.write(Level::Warn, secrets, || {
+                format!(
+                    "{}: retrying in {} ms after: {}",
+                    req.what,
+                    pause.as_millis(),
+                    err.message()
+                )
+            });
             match req.pace {
                 // A 429 pauses every caller of this kind on this client; the retry then takes
                 // its turn like a first try.
@@ -310,6 +365,7 @@ impl Client {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             *request.method_mut() = Method::POST;
         }
+        let started = Instant::now();
         let reply = exchange(
             &self.conns,
             request,
@@ -318,14 +374,48 @@ impl Client {
             deadline,
             MAX_RESPONSE_BODY,
         )
-        .map_err(|f| transport::map_error(f.error, f.sent))?;
-        interpret(&HttpAnswer {
+        .map_err(|f| {
+            self.log.write(Level::Debug, secrets, || {
+                format!("{}: connection closed after an error", req.what)
+            });
+            transport::map_error(f.error, f.sent)
+        })?;
+        let answer = interpret(&HttpAnswer {
             status: reply.status,
             headers: &reply.headers,
             wants_date: req.wants_date,
             body: &reply.body,
             secrets,
-        })
+        });
+        if self.log.enabled(Level::Debug) {
+            self.log.write(Level::Debug, secrets, || {
+                format!(
+                    "{}: connection {} ({}), then {}",
+                    req.what,
+                    if reply.reused { "reused" } else { "opened" },
+                    self.route,
+                    if reply.kept {
+                        "kept for the next call"
+                    } else {
+                        "closed"
+                    }
+                )
+            });
+        }
+        self.log.write(Level::Info, secrets, || {
+            let (code, trace) = match &answer {
+                Ok(a) => (0, a.trace_id.as_str()),
+                Err(e) => (e.api_code(), e.trace_id()),
+            };
+            format!(
+                "{}: HTTP {}, code {code}, trace ID {}, {} ms",
+                req.what,
+                reply.status,
+                if trace.is_empty() { "none" } else { trace },
+                started.elapsed().as_millis()
+            )
+        });
+        answer
     }
 }
 

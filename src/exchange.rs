@@ -31,6 +31,10 @@ pub(crate) struct Reply {
     /// `Content-Encoding` when the body is not JSON).
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+    /// Whether the request went on a pooled connection (else a new one).
+    pub reused: bool,
+    /// Whether the connection went back to the pool (else it was closed).
+    pub kept: bool,
 }
 
 /// A failed exchange, and whether the request may have reached the server: `sent` is false
@@ -66,12 +70,15 @@ pub(crate) fn exchange(
         .map_err(before)?;
     // No `Accept`: without one, any media type is acceptable (RFC 9110 §12.5.1), and every
     // header costs a pass over the others when the head is written.
-    let mut conn = conns.checkout(call.uri(), deadline).map_err(before)?;
+    let (mut conn, reused) = conns.checkout(call.uri(), deadline).map_err(before)?;
     // A request that was not wholly written cannot have been acted on: a server acts on a
     // complete request only (its head, and the body its Content-Length announces). So a
     // failure while writing — a reset, a closed pooled connection — is "not sent".
     let call = write_request(call, &mut conn, body, deadline).map_err(before)?;
-    read_answer(conns, call, conn, deadline, max_body).map_err(|error| Failed { error, sent: true })
+    let mut reply = read_answer(conns, call, conn, deadline, max_body)
+        .map_err(|error| Failed { error, sent: true })?;
+    reply.reused = reused;
+    Ok(reply)
 }
 
 /// Writes the request's head and body on `conn`, in one write when they fit.
@@ -142,6 +149,7 @@ fn read_answer(
     // Bytes beyond the answer mean the server does not speak in turn: not reused.
     if !must_close && conn.buffers().input().is_empty() {
         conns.checkin(conn);
+        reply.kept = true;
     }
     Ok(reply)
 }
@@ -203,6 +211,8 @@ fn receive_head(
         status: head.status.as_u16(),
         headers: head.headers,
         body: Vec::new(),
+        reused: false,
+        kept: false,
     };
     let next = call.proceed().ok_or_else(|| stalled("response head"))?;
     Ok((reply, next))

@@ -52,10 +52,11 @@ impl Pacer {
         }
     }
 
-    /// Waits for this call's turn, and for any pause the service asked for. `Err(wait)` when
-    /// the turn would come after `deadline` (`wait` from now): the call must not be sent (its
-    /// turn, if it had one reserved, passes unused).
-    pub(crate) fn turn(&self, kind: Kind, deadline: Instant) -> Result<(), Duration> {
+    /// Waits for this call's turn, and for any pause the service asked for; returns how long
+    /// it waited. `Err(wait)` when the turn would come after `deadline` (`wait` from now):
+    /// the call must not be sent (its turn, if it had one reserved, passes unused).
+    pub(crate) fn turn(&self, kind: Kind, deadline: Instant) -> Result<Duration, Duration> {
+        let started = Instant::now();
         let s = self.schedule(kind);
         if let Some(interval) = s.interval {
             let now = Instant::now();
@@ -84,7 +85,7 @@ impl Pacer {
                     }
                     std::thread::sleep(until - now);
                 }
-                _ => return Ok(()),
+                _ => return Ok(started.elapsed()),
             }
         }
     }

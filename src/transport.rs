@@ -115,7 +115,12 @@ impl Connections {
 
     /// A connection to `uri`'s host: the most recently used idle one that is still open, or a
     /// new one. Time limits: the connect limit, and `deadline` for all.
-    pub(crate) fn checkout(&self, uri: &Uri, deadline: Instant) -> Result<Conn, ureq::Error> {
+    /// Returns the connection and whether it was a pooled one.
+    pub(crate) fn checkout(
+        &self,
+        uri: &Uri,
+        deadline: Instant,
+    ) -> Result<(Conn, bool), ureq::Error> {
         let generation = fork::generation();
         loop {
             let found = {
@@ -134,10 +139,10 @@ impl Connections {
             };
             // Open means: nothing to read and no end of stream (one non-blocking peek).
             if since.elapsed() < MAX_IDLE_AGE && conn.is_open() {
-                return Ok(conn);
+                return Ok((conn, true));
             }
         }
-        self.connect(uri, deadline)
+        self.connect(uri, deadline).map(|c| (c, false))
     }
 
     /// Returns a connection whose exchange ended cleanly, for the next request.

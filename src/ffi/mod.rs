@@ -11,7 +11,9 @@ use crate::error::{Error, Result, Status};
 use crate::{Callback, Client, Config, OfflineDownload, Progress, Target, Token};
 
 mod bulk;
+mod log;
 pub use bulk::*;
+pub use log::*;
 
 /// Success.
 pub const PAN_OK: i32 = 0;

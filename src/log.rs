@@ -1,0 +1,75 @@
+//! The log: what a client did, for a host program's own log, without secrets.
+//!
+//! A client has no log until one is set (`pan_client_set_log`); then each line of a level up
+//! to the one asked for is built, passed through `redact::clean` with the secrets of the call
+//! that made it (so it holds no piece of a secret and no control character), and handed to
+//! the sink on the thread that made the call. With no log set, a line costs one atomic load.
+
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, RwLock};
+
+use crate::redact::{clean, Secret};
+
+/// How much a log line matters. The numbers are the C ABI's `PAN_LOG_*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(i32)]
+pub enum Level {
+    /// A call failed.
+    Error = 1,
+    /// Something went wrong and was handled (a retry, a pause the service asked for).
+    Warn = 2,
+    /// Each answer, token fetches and renewals.
+    Info = 3,
+    /// Each request, connections, pacing waits, the route.
+    Debug = 4,
+}
+
+impl Level {
+    /// The level of this number, if it is one.
+    pub fn from_code(code: i32) -> Option<Level> {
+        [Level::Error, Level::Warn, Level::Info, Level::Debug]
+            .into_iter()
+            .find(|l| *l as i32 == code)
+    }
+}
+
+/// Where a client's log lines go: called with the level and the line.
+pub type Sink = Arc<dyn Fn(Level, &str) + Send + Sync>;
+
+/// The longest log line, in characters.
+const MAX_LINE: usize = 2048;
+
+/// A client's log.
+#[derive(Default)]
+pub(crate) struct Log {
+    /// The most detailed level written (0: none).
+    level: AtomicI32,
+    sink: RwLock<Option<Sink>>,
+}
+
+impl Log {
+    /// Sets (or, with `None`, clears) the sink; safe while other threads log.
+    pub(crate) fn set(&self, level: Level, sink: Option<Sink>) {
+        let on = sink.is_some();
+        *self.sink.write().unwrap_or_else(|p| p.into_inner()) = sink;
+        self.level
+            .store(if on { level as i32 } else { 0 }, Ordering::Release);
+    }
+
+    /// Whether lines of this level are written.
+    pub(crate) fn enabled(&self, level: Level) -> bool {
+        level as i32 <= self.level.load(Ordering::Acquire)
+    }
+
+    /// Writes a line of this level, made by `line` only when it is written, with `secrets`
+    /// removed.
+    pub(crate) fn write(&self, level: Level, secrets: &[&Secret], line: impl FnOnce() -> String) {
+        if !self.enabled(level) {
+            return;
+        }
+        let sink = self.sink.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(sink) = sink {
+            sink(level, &clean(&line(), MAX_LINE, secrets));
+        }
+    }
+}
