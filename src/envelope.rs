@@ -32,11 +32,13 @@ pub(crate) struct Answer {
 impl Answer {
     /// A `BadResponse` error about this answer's data, carrying its trace ID.
     pub(crate) fn bad(&self, why: &str) -> Error {
-        Error::new(
-            Status::BadResponse,
-            format!("{why} (trace ID {})", self.trace_id),
-        )
-        .with_api(0, &self.trace_id)
+        let trace = if self.trace_id.is_empty() {
+            "none"
+        } else {
+            &self.trace_id
+        };
+        Error::new(Status::BadResponse, format!("{why} (trace ID {trace})"))
+            .with_api(0, &self.trace_id)
     }
 }
 
