@@ -2,8 +2,8 @@
  * offline_download: create a 123pan offline download task from the command line, and
  * optionally follow it to the end.
  *
- *   offline_download URL [--name FILE_NAME] [--dir DIR_ID] [--callback URL] [--wait]
- *   offline_download --batch FILE [--dir DIR_ID] [--journal PATH] [--wait]
+ *   offline_download URL [--name FILE_NAME] [--dir DIR_ID] [--callback URL] [--wait] [--verbose]
+ *   offline_download --batch FILE [--dir DIR_ID] [--journal PATH] [--wait] [--verbose]
  *   offline_download --parse-callback BODY
  *
  * Credentials: PAN_TOKEN=<access token>, or PAN_CLIENT_ID and PAN_CLIENT_SECRET (the library
@@ -17,6 +17,7 @@
  * starting with '#' are skipped), each once, at the client's pace; with --journal it can be
  * run again after a crash and creates nothing twice. It shows a live summary on a terminal,
  * one line per event otherwise.
+ * --verbose writes the library's log (requests, answers, retries, connections) to stderr.
  * Exit status: 0 created (and, with --wait, succeeded); 3 a download failed; 1 an error;
  * 2 bad usage.
  *
@@ -77,11 +78,18 @@ static void print_error(const char *what, int32_t rc) {
 
 static void usage(const char *argv0) {
     fprintf(stderr,
-            "usage: %s URL [--name FILE_NAME] [--dir DIR_ID] [--callback URL] [--wait]\n"
-            "       %s --batch FILE [--dir DIR_ID] [--journal PATH] [--wait]\n"
+            "usage: %s URL [--name FILE_NAME] [--dir DIR_ID] [--callback URL] [--wait] [--verbose]\n"
+            "       %s --batch FILE [--dir DIR_ID] [--journal PATH] [--wait] [--verbose]\n"
             "       %s --parse-callback BODY\n"
             "credentials: PAN_TOKEN, or PAN_CLIENT_ID and PAN_CLIENT_SECRET\n",
             argv0, argv0, argv0);
+}
+
+/* --verbose: the library's log lines, on stderr. */
+static void print_log(void *user_data, int32_t level, const char *message) {
+    static const char *names[] = {"", "error", "warn", "info", "debug"};
+    (void)user_data;
+    fprintf(stderr, "[pan %s] %s\n", level >= 1 && level <= 4 ? names[level] : "?", message);
 }
 
 static const char *task_status_name(int32_t status) {
@@ -345,11 +353,12 @@ int main(int argc, char **argv) {
     const char *client_id = getenv("PAN_CLIENT_ID"), *client_secret = getenv("PAN_CLIENT_SECRET");
     const char *url = NULL, *name = NULL, *dir = NULL, *callback = NULL;
     const char *batch = NULL, *journal = NULL;
-    int wait = 0;
+    int wait = 0, verbose = 0;
     if (argc == 3 && strcmp(argv[1], "--parse-callback") == 0) return parse_callback(argv[2]);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--wait") == 0) wait = 1;
+        else if (strcmp(a, "--verbose") == 0) verbose = 1;
         else if (strcmp(a, "--name") == 0 && i + 1 < argc) name = argv[++i];
         else if (strcmp(a, "--dir") == 0 && i + 1 < argc) dir = argv[++i];
         else if (strcmp(a, "--callback") == 0 && i + 1 < argc) callback = argv[++i];
@@ -404,6 +413,7 @@ int main(int argc, char **argv) {
         print_error("create client", pan_last_error_code());
         return 1;
     }
+    if (verbose) pan_client_set_log(client, PAN_LOG_DEBUG, print_log, NULL);
 
     if (batch) {
         int code = run_batch(client, token, batch, dir, journal, wait);

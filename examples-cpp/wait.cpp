@@ -16,7 +16,11 @@ int main(int argc, char **argv) {
     try {
         pan::Client client(std::string(R"({"pollIntervalMs":200,"clientID":")") + id +
                            R"(","clientSecret":")" + secret + R"("})");
+        size_t log_lines = 0;
+        client.set_log([&log_lines](int32_t, const std::string &) { log_lines++; }, PAN_LOG_INFO);
         int64_t task = client.offline_download(std::string(R"({"url":")") + argv[1] + R"("})");
+        client.set_log(nullptr);
+        std::printf("log lines: %zu\n", log_lines);
         std::printf("task %lld created\n", static_cast<long long>(task));
         int32_t status = client.wait(task, std::chrono::seconds(60), [](int64_t, double pct, int32_t) {
             std::printf("%6.2f%%\n", pct);

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -73,11 +74,13 @@ public:
             throw Error(pan_last_error_code(), pan_last_error_message(), 0, std::string());
     }
     ~Client() { pan_client_free(ptr_); }
-    Client(Client &&other) noexcept : ptr_(std::exchange(other.ptr_, nullptr)) {}
+    Client(Client &&other) noexcept
+        : ptr_(std::exchange(other.ptr_, nullptr)), log_(std::move(other.log_)) {}
     Client &operator=(Client &&other) noexcept {
         if (this != &other) {
             pan_client_free(ptr_);
             ptr_ = std::exchange(other.ptr_, nullptr);
+            log_ = std::move(other.log_);
         }
         return *this;
     }
@@ -219,11 +222,34 @@ public:
         return statuses;
     }
 
+    /// Sends the client's log lines (never holding a secret) to `log(level, message)`:
+    /// levels PAN_LOG_ERROR to `min_level` (PAN_LOG_DEBUG by default). An empty function turns
+    /// the log off. The function must not throw (an exception it throws is dropped) and is
+    /// called on the thread that makes a call.
+    void set_log(std::function<void(int32_t, const std::string &)> log, int32_t min_level = PAN_LOG_DEBUG) {
+        if (!log) {
+            check(pan_client_set_log(ptr_, 0, nullptr, nullptr));
+            log_.reset();
+            return;
+        }
+        auto holder = std::make_unique<std::function<void(int32_t, const std::string &)>>(std::move(log));
+        auto trampoline = [](void *user, int32_t level, const char *message) {
+            try {
+                (*static_cast<std::function<void(int32_t, const std::string &)> *>(user))(level, message);
+            } catch (...) { // never unwind through C
+            }
+        };
+        check(pan_client_set_log(ptr_, min_level, trampoline, holder.get()));
+        log_ = std::move(holder);
+    }
+
     const pan_client *get() const noexcept { return ptr_; }
 
 private:
     static const char *tok(const std::string &t) { return t.empty() ? nullptr : t.c_str(); }
     pan_client *ptr_;
+    /// The log function, where the library's callback finds it (stable across moves).
+    std::unique_ptr<std::function<void(int32_t, const std::string &)>> log_;
 };
 
 } // namespace pan

@@ -23,6 +23,7 @@ __all__ = [
     "Unauthorized", "TokenLimit", "RateLimited", "Cancelled", "OutcomeUnknown", "TaskLimit", "BatchItem", "parse_callback",
     "version",
     "TASK_DOWNLOADING", "TASK_FAILED", "TASK_SUCCEEDED", "TASK_RETRYING",
+    "LOG_ERROR", "LOG_WARN", "LOG_INFO", "LOG_DEBUG",
 ]
 
 TASK_DOWNLOADING, TASK_FAILED, TASK_SUCCEEDED, TASK_RETRYING = 0, 1, 2, 3
@@ -47,7 +48,10 @@ _c = ctypes
 _P = _c.c_void_p
 _PROGRESS = _c.CFUNCTYPE(_c.c_int32, _c.c_void_p, _c.c_int64, _c.c_double, _c.c_int32)
 _BATCH = _c.CFUNCTYPE(_c.c_int32, _c.c_void_p, _c.c_size_t, _c.c_int32, _c.c_int64)
+_LOG = _c.CFUNCTYPE(None, _c.c_void_p, _c.c_int32, _c.c_char_p)
+LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG = 1, 2, 3, 4
 for name, res, args in [
+    ("pan_client_set_log", _c.c_int32, [_P, _c.c_int32, _LOG, _c.c_void_p]),
     ("pan_offline_download_batch", _c.c_int32,
      [_P, _c.c_char_p, _c.c_char_p, _c.c_char_p, _BATCH, _c.c_void_p, _c.POINTER(_c.c_void_p)]),
     ("pan_offline_download_wait_many", _c.c_int32,
@@ -204,6 +208,8 @@ class Client:
     def close(self):
         """Frees the client (also done when it is garbage collected)."""
         if getattr(self, "_ptr", None):
+            if getattr(self, "_log_cb", None) is not None:
+                _lib.pan_client_set_log(self._ptr, 0, _LOG(), None)
             _lib.pan_client_free(self._ptr)
             self._ptr = None
 
@@ -334,6 +340,34 @@ class Client:
             raise raised[0]
         _check(rc)
         return list(statuses[:len(ids)])
+
+    def set_log(self, log=None, level=LOG_DEBUG):
+        """Sends the client's log lines to `log(level, message)`, or, with no function, to the
+        `logging` module under the "pan_offline" logger (PAN levels mapped to DEBUG, INFO,
+        WARNING, ERROR); `level` is the most detailed PAN level written (LOG_ERROR to
+        LOG_DEBUG). Lines never hold a secret. `set_log(level=0)` turns the log off."""
+        if level == 0:
+            _check(_lib.pan_client_set_log(self._ptr, 0, _LOG(), None))
+            self._log_cb = None
+            return
+        if log is None:
+            import logging
+            logger = logging.getLogger("pan_offline")
+            levels = {LOG_ERROR: logging.ERROR, LOG_WARN: logging.WARNING,
+                      LOG_INFO: logging.INFO, LOG_DEBUG: logging.DEBUG}
+
+            def log(lvl, message):
+                logger.log(levels.get(lvl, logging.DEBUG), message)
+
+        def trampoline(_user, lvl, message):
+            try:
+                log(lvl, message.decode("utf-8", "replace"))
+            except Exception:  # a log must not break the call; nothing unwinds through C
+                pass
+
+        cb = _LOG(trampoline)
+        _check(_lib.pan_client_set_log(self._ptr, level, cb, None))
+        self._log_cb = cb  # kept alive while the library may call it
 
     def access_token(self, client_id=None, client_secret=None):
         """Fetches a new token: returns (token, expires_at as Unix seconds)."""

@@ -384,7 +384,15 @@ fn example_creates_a_task_and_reports_errors_with_code_message_and_trace_id() {
         "{stdout} {}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let task = emu.tasks().pop().expect("one task");
+    let verbose = run_against(&emu, &program, &[&src, "--verbose"], Some("test-token"));
+    let log = String::from_utf8_lossy(&verbose.stderr);
+    assert!(
+        verbose.status.success()
+            && log.contains("[pan info] create offline download task: HTTP 200"),
+        "{log}"
+    );
+    assert!(!log.contains("test-token"), "{log}");
+    let task = emu.tasks().into_iter().next().expect("one task");
     assert!(
         stdout.contains(&format!("task {} created", task["taskID"])),
         "{stdout}"
@@ -405,7 +413,7 @@ fn example_creates_a_task_and_reports_errors_with_code_message_and_trace_id() {
 
     let usage = run_against(&emu, &program, &[&src], None);
     assert_eq!(usage.status.code(), Some(2));
-    assert_eq!(emu.tasks_created(), 1);
+    assert_eq!(emu.tasks_created(), 2, "the plain and the --verbose run");
 }
 
 #[test]

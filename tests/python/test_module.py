@@ -92,6 +92,28 @@ class ModuleTest(unittest.TestCase):
         finally:
             client.close()
 
+    def test_log_goes_to_the_logging_module_without_secrets(self):
+        import logging
+        client = pan_offline.Client(baseUrl=BASE, token="test-token")
+        try:
+            with self.assertLogs("pan_offline", level="DEBUG") as logs:
+                client.set_log()
+                client.offline_download(BASE + "/files/log.bin?size=1000")
+            text = "\n".join(logs.output)
+            self.assertIn("POST /api/v1/offline/download", text)
+            self.assertIn("HTTP 200", text)
+            self.assertNotIn("test-token", text)
+            seen = []
+            client.set_log(lambda lvl, msg: seen.append(lvl), level=pan_offline.LOG_INFO)
+            client.offline_download(BASE + "/files/log2.bin?size=1000")
+            self.assertTrue(seen and all(lvl <= pan_offline.LOG_INFO for lvl in seen))
+            client.set_log(level=0)
+            seen.clear()
+            client.offline_download(BASE + "/files/log3.bin?size=1000")
+            self.assertEqual(seen, [])
+        finally:
+            client.close()
+
     def test_cancel_and_callback_exceptions(self):
         task = self.client.offline_download(BASE + "/files/big.bin?size=50000000")
         with self.assertRaises(pan_offline.Cancelled):
