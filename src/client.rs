@@ -381,28 +381,31 @@ impl Client {
             });
             transport::map_error(f.error, f.sent)
         })?;
-        let answer = interpret(&HttpAnswer {
+        let http = HttpAnswer {
             status: reply.status,
             headers: &reply.headers,
             wants_date: req.wants_date,
             body: &reply.body,
             secrets,
-        });
-        if self.log.enabled(Level::Debug) {
-            self.log.write(Level::Debug, secrets, || {
-                format!(
-                    "{}: connection {} ({}), then {}",
-                    req.what,
-                    if reply.reused { "reused" } else { "opened" },
-                    self.route,
-                    if reply.kept {
-                        "kept for the next call"
-                    } else {
-                        "closed"
-                    }
-                )
-            });
+        };
+        if !self.log.enabled(Level::Info) {
+            // The usual path: the answer goes straight back, not through a local.
+            return interpret(&http);
         }
+        let answer = interpret(&http);
+        self.log.write(Level::Debug, secrets, || {
+            format!(
+                "{}: connection {} ({}), then {}",
+                req.what,
+                if reply.reused { "reused" } else { "opened" },
+                self.route,
+                if reply.kept {
+                    "kept for the next call"
+                } else {
+                    "closed"
+                }
+            )
+        });
         self.log.write(Level::Info, secrets, || {
             let (code, trace) = match &answer {
                 Ok(a) => (0, a.trace_id.as_str()),
