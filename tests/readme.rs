@@ -1,0 +1,125 @@
+//! The README's code cannot drift: every C, C++ and Python block in it is compiled (C with
+//! `-std=c11 -Wall -Wextra -Werror -pedantic`, C++ with `-std=c++17 -Wall -Wextra -Werror`)
+//! and run against the emulator. A fragment without `main` is run inside one, with the
+//! progress callback it may name.
+
+mod support;
+
+use std::process::Command;
+
+use support::{build_dir, lib_dir, repo, run_ok, Emulator};
+
+/// The README's blocks of this language, in order.
+fn blocks(lang: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(repo().join("README.md")).expect("README");
+    let fence = format!("```{lang}\n");
+    let mut out = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find(&fence) {
+        let body = &rest[start + fence.len()..];
+        let end = body.find("```").expect("a closing fence");
+        out.push(body[..end].to_owned());
+        rest = &body[end..];
+    }
+    out
+}
+
+/// Runs a program against a fresh emulator: it must end by itself, without a signal.
+fn run(cmd: &mut Command, what: &str) {
+    let emu = Emulator::start();
+    let out = cmd
+        .env("PAN_API_BASE_URL", &emu.url)
+        .output()
+        .expect("the program runs");
+    assert!(
+        out.status.code().is_some(),
+        "{what} died by a signal: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn every_c_block_compiles_warning_free_and_runs() {
+    let c = blocks("c");
+    assert!(c.len() >= 3, "{} C blocks", c.len());
+    for (i, block) in c.iter().enumerate() {
+        let source = if block.contains("int main") {
+            block.clone()
+        } else {
+            format!(
+                "#include <stdio.h>\n#include \"pan_offline.h\"\n\
+                 static int32_t on_progress(void *u, int64_t t, double p, int32_t s) {{\n\
+                 (void)u; (void)t; (void)p; (void)s; return 0;\n}}\n\
+                 int main(void) {{\n{block}\n(void)on_progress;\nreturn 0;\n}}\n"
+            )
+        };
+        let src = build_dir().join(format!("readme_c_{i}.c"));
+        let bin = build_dir().join(format!("readme_c_{i}"));
+        std::fs::write(&src, source).expect("write");
+        run_ok(
+            Command::new("cc")
+                .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"])
+                .arg(format!("-I{}", repo().join("include").display()))
+                .arg(&src)
+                .arg("-o")
+                .arg(&bin)
+                .arg(format!("-L{}", lib_dir().display()))
+                .arg("-lpan_offline")
+                .arg(format!("-Wl,-rpath,{}", lib_dir().display())),
+        );
+        run(&mut Command::new(&bin), &format!("README C block {i}"));
+    }
+}
+
+#[test]
+fn every_cpp_block_compiles_warning_free_and_runs() {
+    let cpp = blocks("cpp");
+    assert!(!cpp.is_empty());
+    for (i, block) in cpp.iter().enumerate() {
+        let (includes, body): (Vec<&str>, Vec<&str>) =
+            block.lines().partition(|l| l.starts_with("#include"));
+        let source = format!(
+            "#include <cstdio>\n{}\nint main() {{\n{}\nreturn 0;\n}}\n",
+            includes.join("\n"),
+            body.join("\n")
+        );
+        let src = build_dir().join(format!("readme_cpp_{i}.cpp"));
+        let bin = build_dir().join(format!("readme_cpp_{i}"));
+        std::fs::write(&src, source).expect("write");
+        run_ok(
+            Command::new("c++")
+                .args(["-std=c++17", "-Wall", "-Wextra", "-Werror"])
+                .arg(format!("-I{}", repo().join("include").display()))
+                .arg(&src)
+                .arg("-o")
+                .arg(&bin)
+                .arg(format!("-L{}", lib_dir().display()))
+                .arg("-lpan_offline")
+                .arg(format!("-Wl,-rpath,{}", lib_dir().display())),
+        );
+        run(&mut Command::new(&bin), &format!("README C++ block {i}"));
+    }
+}
+
+#[test]
+fn every_python_block_runs() {
+    let py = blocks("python");
+    assert!(!py.is_empty());
+    for (i, block) in py.iter().enumerate() {
+        let src = build_dir().join(format!("readme_py_{i}.py"));
+        std::fs::write(&src, block).expect("write");
+        let emu = Emulator::start();
+        let out = Command::new("python3")
+            .arg(&src)
+            .env("PYTHONPATH", repo().join("python"))
+            .env("PAN_OFFLINE_LIB", lib_dir().join("libpan_offline.so"))
+            .env("PAN_API_BASE_URL", &emu.url)
+            .output()
+            .expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "README Python block {i}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
