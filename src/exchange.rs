@@ -366,7 +366,7 @@ pub(crate) fn unfold(input: &[u8]) -> Option<Vec<u8>> {
     let mut out = input.to_vec();
     for i in folds {
         out[i] = b' ';
-        if out[i - 1] == b'\r' {
+        if i > 0 && out[i - 1] == b'\r' {
             out[i - 1] = b' ';
         }
     }

@@ -69,6 +69,8 @@ pub(crate) fn parse_expired_at(s: &str) -> Option<i64> {
     let offset = match rest.trim_start() {
         "" => SERVICE_OFFSET_S,
         "Z" | "z" => 0,
+        // Offsets are ASCII: anything else is not one (and would not slice at a byte).
+        o if !o.is_ascii() => return None,
         o => {
             let sign = match o.as_bytes()[0] {
                 b'+' => 1,
@@ -147,6 +149,7 @@ mod tests {
             "2025-03-23T15:48:37 PST",
             "x025-03-23T15:48:37Z",
             "2025-03-23T15:48:37.Z",
+            "2025-03-23T15:48:37.12128888-3\u{4ec}2",
         ] {
             assert_eq!(parse_expired_at(bad), None, "{bad}");
         }
