@@ -151,6 +151,21 @@ def _check(rc):
                                     _lib.pan_last_trace_id().decode("utf-8", "replace"))
 
 
+def _guarded(fn, raised):
+    """Wraps a Python callback for the library: returns 1 (stop) when `fn` returns a true value
+    or raises; an exception is kept in `raised` to be raised again by the caller, since nothing
+    may unwind through C."""
+    def call(*args):
+        if fn is None:
+            return 0
+        try:
+            return 1 if fn(*args) else 0
+        except BaseException as e:
+            raised.append(e)
+            return 1
+    return call
+
+
 def _bytes(s):
     return None if s is None else s.encode("utf-8")
 
@@ -246,18 +261,9 @@ class Client:
         percent, status)` is called after each poll; returning True stops with Cancelled.
         An exception raised by it stops the wait too and is raised again here."""
         raised = []
-
-        def trampoline(_user, task, pct, status):
-            if on_progress is None:
-                return 0
-            try:
-                return 1 if on_progress(task, pct, status) else 0
-            except BaseException as e:  # do not let it unwind through C
-                raised.append(e)
-                return 1
-
+        call = _guarded(on_progress, raised)
         status = _c.c_int32()
-        cb = _PROGRESS(trampoline)
+        cb = _PROGRESS(lambda _user, task, pct, status: call(task, pct, status))
         ms = -1 if timeout is None else int(timeout * 1000)
         rc = _lib.pan_offline_download_wait(self._ptr, self._tok(token), task_id, ms, cb, None,
                                             _c.byref(status))
@@ -287,16 +293,8 @@ class Client:
         if timeout is not None:
             opts["timeoutMs"] = max(1, int(timeout * 1000))
         raised = []
-
-        def trampoline(_user, index, status, task_id):
-            if on_item is None:
-                return 0
-            try:
-                return 1 if on_item(index, status, task_id) else 0
-            except BaseException as e:  # do not let it unwind through C
-                raised.append(e)
-                return 1
-
+        call = _guarded(on_item, raised)
+        trampoline = lambda _user, index, status, task_id: call(index, status, task_id)  # noqa: E731
         out = _c.c_void_p()
         rc = _lib.pan_offline_download_batch(
             self._ptr, self._tok(token), _bytes(json.dumps(items)),
@@ -321,16 +319,8 @@ class Client:
                                       f"task IDs must be positive 64-bit integers, not {i!r}",
                                       0, "")
         raised = []
-
-        def trampoline(_user, task, pct, status):
-            if on_progress is None:
-                return 0
-            try:
-                return 1 if on_progress(task, pct, status) else 0
-            except BaseException as e:
-                raised.append(e)
-                return 1
-
+        call = _guarded(on_progress, raised)
+        trampoline = lambda _user, task, pct, status: call(task, pct, status)  # noqa: E731
         arr = (_c.c_int64 * max(1, len(ids)))(*ids)
         statuses = (_c.c_int32 * max(1, len(ids)))()
         ms = -1 if timeout is None else int(timeout * 1000)

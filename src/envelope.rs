@@ -10,7 +10,7 @@ use ureq::http::header::{
 use ureq::http::HeaderMap;
 
 use crate::error::{Error, Retry, Status, MAX_TRACE_ID_CHARS};
-use crate::redact::{clean_owned, printable, quote, Secret};
+use crate::redact::{clean, clean_owned, printable, Secret};
 
 /// The message with which the service tells "too many tokens" apart from an invalid token.
 const TOKEN_LIMIT_MESSAGE: &str = "tokens number has exceeded the limit";
@@ -163,7 +163,7 @@ pub(crate) fn interpret(a: &HttpAnswer<'_>) -> Result<Answer, Error> {
                 "HTTP {} redirect to `{}` refused: redirects are not followed, so that the \
                  token and the request cannot wander",
                 a.status,
-                quote(header(a, LOCATION).unwrap_or(""), QUOTE_MAX, a.secrets)
+                clean(header(a, LOCATION).unwrap_or(""), QUOTE_MAX, a.secrets)
             ),
         ));
     }
@@ -196,7 +196,7 @@ pub(crate) fn interpret(a: &HttpAnswer<'_>) -> Result<Answer, Error> {
         Some(t) => clean_owned(t, MAX_TRACE_ID_CHARS, a.secrets),
         None => String::new(),
     };
-    let message = quote(raw.message.as_deref().unwrap_or(""), QUOTE_MAX, a.secrets);
+    let message = clean(raw.message.as_deref().unwrap_or(""), QUOTE_MAX, a.secrets);
     if code == 0 {
         if !ok_status {
             return Err(Error::new(
@@ -372,9 +372,9 @@ fn no_envelope(a: &HttpAnswer<'_>, e: &dyn std::fmt::Display) -> Error {
     let shown = match coding {
         Some((v, name)) => format!(
             "an answer encoded with `{name}: {}` although the request asked for `identity`",
-            quote(v.trim(), 40, a.secrets)
+            clean(v.trim(), 40, a.secrets)
         ),
-        None => quote(&String::from_utf8_lossy(a.body), 120, a.secrets),
+        None => clean(&String::from_utf8_lossy(a.body), 120, a.secrets),
     };
     if !(200..300).contains(&a.status) {
         return Error::new(

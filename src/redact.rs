@@ -381,11 +381,6 @@ fn plain(s: &str, max: usize) -> bool {
             .all(|b| b.wrapping_sub(b' ') < 95 && b != b'%' && b != b'\\' && b != b'&')
 }
 
-/// Server or user text quoted in a message: [`clean`].
-pub(crate) fn quote(s: &str, max: usize, secrets: &[&Secret]) -> String {
-    clean(s, max, secrets)
-}
-
 /// Adds the range `start..end` to ranges sorted by start, merging it with the last one when
 /// they touch.
 fn merge_push(start: usize, end: usize, hits: &mut Vec<(usize, usize)>) {

@@ -10,14 +10,7 @@ use std::time::{Duration, Instant};
 
 use pan_offline::{Client, Config, OfflineDownload, Status, Token};
 use serde_json::{json, Value};
-use support::{Emulator, TOKEN};
-
-fn client(emu: &Emulator, extra: &str) -> Client {
-    Client::new(
-        Config::from_json(&format!(r#"{{"baseUrl":"{}"{extra}}}"#, emu.url)).expect("config"),
-    )
-    .expect("client")
-}
+use support::{client, Emulator, TOKEN};
 
 fn create(c: &Client, token: Option<&Token>) -> pan_offline::Result<i64> {
     c.offline_download(

@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use pan_offline::{Client, Config, OfflineDownload, Status, Token};
-use support::{Emulator, TOKEN};
+use support::{client, Emulator, TOKEN};
 
 struct Row {
     name: &'static str,
@@ -252,11 +252,6 @@ const ROWS: &[Row] = &[
         tasks: 0,
     },
 ];
-
-fn client(emu: &Emulator, extra: &str) -> Client {
-    let json = format!(r#"{{"baseUrl":"{}"{extra}}}"#, emu.url);
-    Client::new(Config::from_json(&json).expect("config")).expect("client")
-}
 
 fn create(c: &Client) -> pan_offline::Result<i64> {
     let opts = OfflineDownload::new("https://example.com/fault.mp4")?;

@@ -72,13 +72,7 @@ fn lines_tell_what_the_client_did_without_secrets() {
     unsafe { pan_client_offline_download(client, ptr::null(), opts.as_ptr(), &mut id) };
     // SAFETY: valid pointers.
     unsafe { pan_client_offline_download(client, tok.as_ptr(), opts.as_ptr(), &mut id) };
-    let own = emu
-        .requests()
-        .iter()
-        .find_map(|r| r["headers"]["authorization"].as_str().map(str::to_owned))
-        .expect("authorised")
-        .trim_start_matches("Bearer ")
-        .to_owned();
+    let own = emu.first_bearer_token();
     // Servers that echo secrets, on every path.
     for secret in [TOKEN, own.as_str(), CLIENT_SECRET] {
         for fault in [

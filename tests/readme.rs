@@ -24,6 +24,21 @@ fn blocks(lang: &str) -> Vec<String> {
     out
 }
 
+/// Compiles `src` to `bin` against the header and the shared library.
+fn compile(compiler: &str, flags: &[&str], src: &std::path::Path, bin: &std::path::Path) {
+    run_ok(
+        Command::new(compiler)
+            .args(flags)
+            .arg(format!("-I{}", repo().join("include").display()))
+            .arg(src)
+            .arg("-o")
+            .arg(bin)
+            .arg(format!("-L{}", lib_dir().display()))
+            .arg("-lpan_offline")
+            .arg(format!("-Wl,-rpath,{}", lib_dir().display())),
+    );
+}
+
 /// Runs a program against a fresh emulator: it must end by itself, without a signal.
 fn run(cmd: &mut Command, what: &str) {
     let emu = Emulator::start();
@@ -56,16 +71,11 @@ fn every_c_block_compiles_warning_free_and_runs() {
         let src = build_dir().join(format!("readme_c_{i}.c"));
         let bin = build_dir().join(format!("readme_c_{i}"));
         std::fs::write(&src, source).expect("write");
-        run_ok(
-            Command::new("cc")
-                .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"])
-                .arg(format!("-I{}", repo().join("include").display()))
-                .arg(&src)
-                .arg("-o")
-                .arg(&bin)
-                .arg(format!("-L{}", lib_dir().display()))
-                .arg("-lpan_offline")
-                .arg(format!("-Wl,-rpath,{}", lib_dir().display())),
+        compile(
+            "cc",
+            &["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"],
+            &src,
+            &bin,
         );
         run(&mut Command::new(&bin), &format!("README C block {i}"));
     }
@@ -86,16 +96,11 @@ fn every_cpp_block_compiles_warning_free_and_runs() {
         let src = build_dir().join(format!("readme_cpp_{i}.cpp"));
         let bin = build_dir().join(format!("readme_cpp_{i}"));
         std::fs::write(&src, source).expect("write");
-        run_ok(
-            Command::new("c++")
-                .args(["-std=c++17", "-Wall", "-Wextra", "-Werror"])
-                .arg(format!("-I{}", repo().join("include").display()))
-                .arg(&src)
-                .arg("-o")
-                .arg(&bin)
-                .arg(format!("-L{}", lib_dir().display()))
-                .arg("-lpan_offline")
-                .arg(format!("-Wl,-rpath,{}", lib_dir().display())),
+        compile(
+            "c++",
+            &["-std=c++17", "-Wall", "-Wextra", "-Werror"],
+            &src,
+            &bin,
         );
         run(&mut Command::new(&bin), &format!("README C++ block {i}"));
     }

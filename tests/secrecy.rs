@@ -248,13 +248,7 @@ fn no_piece_of_the_clients_own_token_or_secret_leaves() {
     let rc = unsafe { pan_client_offline_download(client, ptr::null(), opts.as_ptr(), &mut id) };
     assert_eq!(rc, PAN_OK, "{:?}", returned());
     // The token the client fetched, as the emulator saw it.
-    let own = emu
-        .requests()
-        .iter()
-        .find_map(|r| r["headers"]["authorization"].as_str().map(str::to_owned))
-        .expect("an authorised request")
-        .trim_start_matches("Bearer ")
-        .to_owned();
+    let own = emu.first_bearer_token();
     let checks = drive(&emu, client, None, &[&own, CLIENT_SECRET]);
     println!("own token and client secret: {checks} calls checked");
     assert!(checks > 800, "{checks}");
@@ -301,13 +295,7 @@ fn the_clients_own_token_stays_secret_in_calls_with_the_callers_token() {
         unsafe { pan_client_offline_download(client, ptr::null(), opts.as_ptr(), &mut id) },
         PAN_OK
     );
-    let own = emu
-        .requests()
-        .iter()
-        .find_map(|r| r["headers"]["authorization"].as_str().map(str::to_owned))
-        .expect("authorised")
-        .trim_start_matches("Bearer ")
-        .to_owned();
+    let own = emu.first_bearer_token();
     let tok = c(TOKEN);
     let mut checks = 0;
     for fault in echoing_faults(&own).into_iter().step_by(5) {

@@ -9,14 +9,7 @@ use std::time::{Duration, Instant};
 
 use pan_offline::{Client, Config, OfflineDownload, Status, Target, Token};
 use serde_json::json;
-use support::{Emulator, TOKEN};
-
-fn client(emu: &Emulator, extra: &str) -> Client {
-    Client::new(
-        Config::from_json(&format!(r#"{{"baseUrl":"{}"{extra}}}"#, emu.url)).expect("config"),
-    )
-    .expect("client")
-}
+use support::{client, credentials_client, Emulator, TOKEN};
 
 fn token() -> Token {
     Token::new(TOKEN).expect("token")
@@ -246,14 +239,7 @@ fn a_create_whose_answer_is_lost_is_an_unknown_outcome_and_reads_are_not() {
 /// Six creates with a client that fetches its own token; returns the token fetches the
 /// emulator saw.
 fn token_fetches(emu: &Emulator) -> usize {
-    let c = Client::new(
-        Config::from_json(&format!(
-            r#"{{"baseUrl":"{}","clientID":"test-client","clientSecret":"test-secret"}}"#,
-            emu.url
-        ))
-        .expect("config"),
-    )
-    .expect("client");
+    let c = credentials_client(emu, "");
     let opts = OfflineDownload::new("https://example.com/a.mp4").expect("opts");
     for i in 0..6 {
         c.offline_download(None, &opts)
@@ -298,14 +284,7 @@ fn a_token_is_fetched_once_whatever_the_clocks_and_the_expiry_format() {
 fn a_401_renews_once_per_token() {
     let emu = Emulator::start_with(&["--client", "test-client:test-secret"]);
     // Tokens that the service lets expire after a second, while `expiredAt` says 30 days.
-    let c = Client::new(
-        Config::from_json(&format!(
-            r#"{{"baseUrl":"{}","clientID":"test-client","clientSecret":"test-secret"}}"#,
-            emu.url
-        ))
-        .expect("config"),
-    )
-    .expect("client");
+    let c = credentials_client(&emu, "");
     let opts = OfflineDownload::new("https://example.com/a.mp4").expect("opts");
     c.offline_download(None, &opts).expect("first");
     // Every token is refused from now on: one renewal for this call, not a storm.
@@ -417,14 +396,7 @@ fn token_fetches_that_fail_are_not_repeated_per_call() {
         if let Some(f) = &fault {
             emu.fault(&f.to_string());
         }
-        let c = Client::new(
-            Config::from_json(&format!(
-                r#"{{"baseUrl":"{}","clientID":"test-client","clientSecret":"test-secret","maxRetries":0}}"#,
-                emu.url
-            ))
-            .expect("config"),
-        )
-        .expect("client");
+        let c = credentials_client(&emu, r#","maxRetries":0"#);
         let opts = OfflineDownload::new("https://example.com/a.mp4").expect("opts");
         for _ in 0..6 {
             c.offline_download(None, &opts).expect_err("no token");
@@ -437,14 +409,7 @@ fn token_fetches_that_fail_are_not_repeated_per_call() {
 #[test]
 fn a_service_that_refuses_every_token_does_not_cause_a_token_storm() {
     let emu = Emulator::start_with(&["--client", "test-client:test-secret"]);
-    let c = Client::new(
-        Config::from_json(&format!(
-            r#"{{"baseUrl":"{}","clientID":"test-client","clientSecret":"test-secret"}}"#,
-            emu.url
-        ))
-        .expect("config"),
-    )
-    .expect("client");
+    let c = credentials_client(&emu, "");
     emu.fault(r#"{"path":"/api/v1/offline/download","code":401,"message":"invalid access_token","times":100}"#);
     let opts = OfflineDownload::new("https://example.com/a.mp4").expect("opts");
     for _ in 0..12 {

@@ -122,6 +122,17 @@ impl Emulator {
         }
     }
 
+    /// The bearer token of the first authorised request the emulator received (the token a
+    /// client fetched for itself).
+    pub fn first_bearer_token(&self) -> String {
+        self.requests()
+            .iter()
+            .find_map(|r| r["headers"]["authorization"].as_str().map(str::to_owned))
+            .expect("an authorised request")
+            .trim_start_matches("Bearer ")
+            .to_owned()
+    }
+
     /// API requests received on this path.
     pub fn count(&self, path: &str) -> usize {
         self.requests().iter().filter(|r| r["path"] == path).count()
@@ -177,6 +188,22 @@ impl Drop for Emulator {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A client of the emulator: its URL as the base, and `extra` configuration keys (each
+/// written `,"key":value`).
+pub fn client(emu: &Emulator, extra: &str) -> pan_offline::Client {
+    let json = format!(r#"{{"baseUrl":"{}"{extra}}}"#, emu.url);
+    pan_offline::Client::new(pan_offline::Config::from_json(&json).expect("config"))
+        .expect("client")
+}
+
+/// [`client`] that fetches its own token with the emulator's test credentials.
+pub fn credentials_client(emu: &Emulator, extra: &str) -> pan_offline::Client {
+    client(
+        emu,
+        &format!(r#","clientID":"test-client","clientSecret":"test-secret"{extra}"#),
+    )
 }
 
 /// A loopback port nothing listens on (it was free a moment ago).
