@@ -416,11 +416,7 @@ impl Client {
                     }
                     continue;
                 }
-                let deadline = match end {
-                    Some(_) if first && timeout == Some(Duration::ZERO) => self.deadline(),
-                    Some(end) => end.min(self.deadline()),
-                    None => self.deadline(),
-                };
+                let deadline = self.poll_deadline(end, first && timeout == Some(Duration::ZERO));
                 let p = match self.progress_until(token, Target::Drive, *id, deadline) {
                     Ok(p) => p,
                     Err(e) if e.status() == Status::RateLimited => continue,

@@ -141,6 +141,16 @@ impl Client {
         self.call_until(&req, deadline, read_progress)
     }
 
+    /// When a poll of a wait ending at `end` must end: by `end` — except the one poll of a
+    /// wait of 0 (`once`: "look once, do not wait", not "do not look"), which gets the call's
+    /// own limit — and never after the call's own limit.
+    pub(crate) fn poll_deadline(&self, end: Option<Instant>, once: bool) -> Instant {
+        match end {
+            Some(end) if !once => end.min(self.deadline()),
+            _ => self.deadline(),
+        }
+    }
+
     /// Polls a task every `poll_interval` until it succeeds or fails, calling `on_progress`
     /// after each poll; `on_progress` returning `false` stops with `Cancelled`. A failed task is
     /// `Ok(TaskStatus::Failed)`: the call worked, the download did not. `timeout` `None` waits
@@ -161,13 +171,7 @@ impl Client {
         // The trace ID of the last answered poll, kept on a time-out or cancellation.
         let mut last_trace = String::new();
         loop {
-            // Every poll ends by `timeout`, except the one poll of a `timeout` of 0 ("look
-            // once, do not wait", not "do not look"), which gets the call's own limit.
-            let deadline = match end {
-                Some(_) if first && timeout == Some(Duration::ZERO) => self.deadline(),
-                Some(end) => end.min(self.deadline()),
-                None => self.deadline(),
-            };
+            let deadline = self.poll_deadline(end, first && timeout == Some(Duration::ZERO));
             first = false;
             match self.progress_until(token, target, task_id, deadline) {
                 Ok(p) => {
