@@ -487,6 +487,7 @@ fn python_module_passes() {
     let emu = Emulator::start();
     let out = Command::new("python3")
         .arg(repo().join("tests/python/test_module.py"))
+        .env("PYTHONPATH", repo().join("python"))
         .env("PAN_API_BASE_URL", &emu.url)
         .env("PAN_OFFLINE_LIB", lib_dir().join("libpan_offline.so"))
         .output()

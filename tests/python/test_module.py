@@ -1,23 +1,49 @@
-"""The Python module (python/pan_offline.py) against the emulator. Run by tests/c_abi.rs with
-PAN_OFFLINE_LIB and PAN_API_BASE_URL set."""
+"""The Python package (python/pan_offline) against the emulator, with PAN_API_BASE_URL set.
+
+Run two ways: by tests/c_abi.rs from the source tree (PYTHONPATH=python, PAN_OFFLINE_LIB set),
+and by .ci/python.sh with the package installed by `pip install ./python` in a fresh virtual
+environment and PAN_OFFLINE_EXPECT_INSTALLED=1: then the package and its library must both come
+from site-packages, with no environment variable naming them."""
 
 import os
+import subprocess
 import sys
+import tempfile
+import threading
+import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python"))
-import pan_offline  # noqa: E402
+import pan_offline
+
+BASE = os.environ["PAN_API_BASE_URL"]
+INSTALLED = os.environ.get("PAN_OFFLINE_EXPECT_INSTALLED") == "1"
+
+
+class InstalledTest(unittest.TestCase):
+    @unittest.skipUnless(INSTALLED, "run from the source tree")
+    def test_the_installed_package_carries_its_library(self):
+        self.assertNotIn("PAN_OFFLINE_LIB", os.environ)
+        pkg = os.path.dirname(pan_offline.__file__)
+        self.assertIn("site-packages", pkg)
+        self.assertEqual(os.path.dirname(pan_offline._lib._name), pkg)
+        self.assertTrue(os.path.exists(os.path.join(pkg, "py.typed")))
 
 BASE = os.environ["PAN_API_BASE_URL"]
 
 
 class ModuleTest(unittest.TestCase):
-    def setUp(self):
-        self.client = pan_offline.Client(baseUrl=BASE, pollIntervalMs=200,
-                                         clientID="test-client", clientSecret="test-secret")
+    # One client with credentials for the class: each client fetches its own token, and the
+    # service (and the emulator) refuses a fourth live token of one clientID.
+    client: pan_offline.Client
 
-    def tearDown(self):
-        self.client.close()
+    @classmethod
+    def setUpClass(cls):
+        cls.client = pan_offline.Client(baseUrl=BASE, pollIntervalMs=200,
+                                        clientID="test-client", clientSecret="test-secret")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.client.close()
 
     def test_create_and_wait_with_progress(self):
         task = self.client.offline_download(BASE + "/files/m.bin?size=200000", fileName="m.bin")
@@ -125,6 +151,90 @@ class ModuleTest(unittest.TestCase):
             self.client.wait(task, on_progress=boom)
         with self.assertRaises(pan_offline.TimeoutError):
             self.client.wait(task, timeout=0.5)
+
+    def test_blocking_calls_release_the_gil(self):
+        # While the main thread is inside wait() (one C call), another Python thread runs.
+        task = self.client.offline_download(BASE + "/files/gil.bin?size=400000")
+        ticks = []
+        stop = threading.Event()
+
+        def ticker():
+            while not stop.is_set():
+                ticks.append(time.monotonic())
+                time.sleep(0.01)
+        polls = []
+        t = threading.Thread(target=ticker)
+        t.start()
+        try:
+            status = self.client.wait(task, timeout=20, on_progress=lambda *a: polls.append(
+                time.monotonic()))
+        finally:
+            stop.set()
+            t.join()
+        self.assertEqual(status, pan_offline.TASK_SUCCEEDED)
+        self.assertGreaterEqual(len(polls), 2)
+        between = [x for x in ticks if polls[0] < x < polls[1]]
+        self.assertGreater(len(between), 3, "the other thread ran between two polls of one wait")
+
+    def test_context_manager_and_closed_client(self):
+        with pan_offline.Client(baseUrl=BASE, token="test-token") as client:
+            self.assertGreater(client.offline_download(BASE + "/files/ctx.bin?size=1000"), 0)
+        with self.assertRaises(pan_offline.InvalidArgument):
+            client.offline_download(BASE + "/files/ctx.bin?size=1000")  # never the global client
+        client.close()  # twice is fine
+
+    def test_errors_are_one_family(self):
+        for kind in (pan_offline.RateLimited, pan_offline.Unauthorized, pan_offline.TaskLimit,
+                     pan_offline.OutcomeUnknown, pan_offline.NetworkError,
+                     pan_offline.TimeoutError, pan_offline.InvalidArgument,
+                     pan_offline.Cancelled):
+            self.assertTrue(issubclass(kind, pan_offline.Error))
+        with self.assertRaises(pan_offline.Error) as cm:
+            self.client.offline_download(BASE + "/files/x", token="not-a-valid-token")
+        self.assertEqual((cm.exception.status, cm.exception.api_code),
+                         (pan_offline.ERR_UNAUTHORIZED, 401))
+        self.assertTrue(cm.exception.trace_id)
+
+    def test_command_line_tool(self):
+        def run(*args, token="test-token", **env_extra):
+            env = dict(os.environ, PAN_API_BASE_URL=BASE, **env_extra)
+            env.pop("PAN_TOKEN", None)
+            if token is not None:
+                env["PAN_TOKEN"] = token
+            return subprocess.run([sys.executable, "-m", "pan_offline", *args], env=env,
+                                  capture_output=True, text=True, timeout=60)
+        r = run(BASE + "/files/cli.bin?size=100000", "--wait", "--name", "cli.bin")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"task \d+ created \(trace ID \S+\)")
+        self.assertRegex(r.stdout, r"task \d+ succeeded")
+        r = run(BASE + "/files/missing?status=404", "--wait")  # the download fails
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        r = run(BASE + "/files/x", token="not-a-valid-token")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("error 11", r.stderr)
+        self.assertIn("server code: 401", r.stderr)
+        self.assertIn("trace ID: ", r.stderr)
+        self.assertNotIn("not-a-valid-token", r.stdout + r.stderr)
+        self.assertEqual(run().returncode, 2)  # no URL
+        self.assertEqual(run("u", "--batch", "f").returncode, 2)  # both
+        self.assertEqual(run("u", "--dir", "x1").returncode, 2)
+        self.assertEqual(run("u", token=None).returncode, 2)  # no credentials
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+            f.write(f"# two files\n{BASE}/files/b1.bin?size=1000\n\n{BASE}/files/b2.bin?size=1000\n")
+        journal = f.name + ".journal"
+        r = run("--batch", f.name, "--journal", journal, "--wait")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("2 items: 2 with a task, 0 failed, 0 unknown", r.stdout)
+        self.assertIn("2 tasks: 2 succeeded, 0 failed", r.stdout)
+        r = run("--batch", "/nonexistent/list.txt")
+        self.assertEqual(r.returncode, 1)
+        r = run("--parse-callback", '{"status":0,"fileReason":"","fileID":77}')
+        self.assertEqual((r.returncode, r.stdout.strip()),
+                         (0, "callback: download succeeded, file ID 77"))
+        r = run("--verbose", BASE + "/files/v.bin?size=1000")
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("[pan debug]", r.stderr)
+        self.assertNotIn("test-token", r.stderr)
 
     def test_callback_parse_and_tokens(self):
         self.assertEqual(pan_offline.parse_callback('{"status":1,"fileReason":"gone","fileID":0}'),

@@ -1,0 +1,444 @@
+"""pan_offline: 123pan offline downloads from Python, over the library's C ABI (ctypes).
+
+Installed with `pip install ./python`, the package carries its own copy of the library
+(`pan_offline/_native*.so`). Otherwise it loads libpan_offline.so from $PAN_OFFLINE_LIB or from
+the system's library path.
+
+    import pan_offline
+    with pan_offline.Client(clientID="...", clientSecret="...") as client:  # or token=...
+        task = client.offline_download(url="https://example.com/a.mp4", dirID=10023)
+        status = client.wait(task, timeout=3600, on_progress=lambda t, p, s: print(f"{p:.1f}%"))
+        assert status == pan_offline.TASK_SUCCEEDED
+
+Failures raise pan_offline.Error (or a subclass per kind: InvalidArgument, NetworkError,
+TimeoutError, ApiError, Unauthorized, TokenLimit, RateLimited, TaskLimit, Cancelled,
+OutcomeUnknown) carrying `.status` (the PAN_ERR_* code), `.api_code` (the service's `code`, 0 if
+none) and `.trace_id` (the request's x-traceID). Blocking calls release the GIL (ctypes does), so
+other Python threads run while a call waits.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import importlib.machinery
+import json
+import os
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Type, Union
+
+__all__ = [
+    "Client", "Error", "InvalidArgument", "NetworkError", "TimeoutError", "ApiError",
+    "Unauthorized", "TokenLimit", "RateLimited", "Cancelled", "OutcomeUnknown", "TaskLimit",
+    "BatchItem", "parse_callback", "version", "strerror", "last_trace_id",
+    "TASK_DOWNLOADING", "TASK_FAILED", "TASK_SUCCEEDED", "TASK_RETRYING",
+    "LOG_ERROR", "LOG_WARN", "LOG_INFO", "LOG_DEBUG",
+]
+
+#: Task statuses, as the service reports them (`status` of the progress query).
+TASK_DOWNLOADING, TASK_FAILED, TASK_SUCCEEDED, TASK_RETRYING = 0, 1, 2, 3
+#: The library's status codes (PAN_OK, PAN_ERR_*), as in pan_offline.h.
+(OK, ERR_NULL_ARGUMENT, ERR_INVALID_UTF8, ERR_INVALID_JSON, ERR_INVALID_ARGUMENT, ERR_NETWORK,
+ ERR_TIMEOUT, ERR_TLS, ERR_HTTP_STATUS, ERR_BAD_RESPONSE, ERR_API, ERR_UNAUTHORIZED,
+ ERR_TOKEN_LIMIT, ERR_RATE_LIMITED, ERR_PANIC, ERR_INTERNAL, ERR_CANCELLED,
+ ERR_OUTCOME_UNKNOWN, ERR_TASK_LIMIT) = range(19)
+#: Log levels of Client.set_log (PAN_LOG_*).
+LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG = 1, 2, 3, 4
+
+#: on_progress(task_id, percent 0-100, TASK_* status) -> a true value stops the wait.
+ProgressCallback = Callable[[int, float, int], Any]
+#: on_item(index, status 0 or ERR_*, task_id or 0) -> a true value stops the batch.
+ItemCallback = Callable[[int, int, int], Any]
+#: log(level LOG_*, message).
+LogFunction = Callable[[int, str], None]
+
+
+def _load() -> ctypes.CDLL:
+    here = os.path.dirname(os.path.abspath(__file__))
+    candidates = [os.environ.get("PAN_OFFLINE_LIB")]
+    # The copy `pip install` put in the package, named like an extension module.
+    candidates += [os.path.join(here, "_native" + s) for s in importlib.machinery.EXTENSION_SUFFIXES]
+    candidates.append(ctypes.util.find_library("pan_offline"))
+    for path in candidates:
+        if path and (os.path.exists(path) or not os.path.dirname(path)):
+            return ctypes.CDLL(path)
+    raise OSError("libpan_offline.so not found: install the package with pip (pip install ./python) "
+                  "or set PAN_OFFLINE_LIB")
+
+
+_lib = _load()
+_c = ctypes
+_P = _c.c_void_p
+_PROGRESS = _c.CFUNCTYPE(_c.c_int32, _c.c_void_p, _c.c_int64, _c.c_double, _c.c_int32)
+_BATCH = _c.CFUNCTYPE(_c.c_int32, _c.c_void_p, _c.c_size_t, _c.c_int32, _c.c_int64)
+_LOG = _c.CFUNCTYPE(None, _c.c_void_p, _c.c_int32, _c.c_char_p)
+for _name, _res, _args in [
+    ("pan_client_set_log", _c.c_int32, [_P, _c.c_int32, _LOG, _c.c_void_p]),
+    ("pan_offline_download_batch", _c.c_int32,
+     [_P, _c.c_char_p, _c.c_char_p, _c.c_char_p, _BATCH, _c.c_void_p, _c.POINTER(_c.c_void_p)]),
+    ("pan_offline_download_wait_many", _c.c_int32,
+     [_P, _c.c_char_p, _c.POINTER(_c.c_int64), _c.c_size_t, _c.c_int64, _PROGRESS, _c.c_void_p,
+      _c.POINTER(_c.c_int32)]),
+    ("pan_client_new", _P, [_c.c_char_p]),
+    ("pan_client_free", None, [_P]),
+    ("pan_client_offline_download", _c.c_int32, [_P, _c.c_char_p, _c.c_char_p, _c.POINTER(_c.c_int64)]),
+    ("pan_oss_offline_download", _c.c_int32, [_P, _c.c_char_p, _c.c_char_p, _c.POINTER(_c.c_int64)]),
+    ("pan_offline_download_progress", _c.c_int32,
+     [_P, _c.c_char_p, _c.c_int64, _c.POINTER(_c.c_double), _c.POINTER(_c.c_int32)]),
+    ("pan_oss_offline_download_progress", _c.c_int32,
+     [_P, _c.c_char_p, _c.c_int64, _c.POINTER(_c.c_double), _c.POINTER(_c.c_int32)]),
+    ("pan_offline_download_wait", _c.c_int32,
+     [_P, _c.c_char_p, _c.c_int64, _c.c_int64, _PROGRESS, _c.c_void_p, _c.POINTER(_c.c_int32)]),
+    ("pan_callback_parse", _c.c_int32,
+     [_c.c_char_p, _c.POINTER(_c.c_int32), _c.POINTER(_c.c_int64), _c.c_char_p, _c.c_size_t]),
+    ("pan_access_token", _c.c_int32,
+     [_P, _c.c_char_p, _c.c_char_p, _c.POINTER(_c.c_void_p), _c.POINTER(_c.c_int64)]),
+    ("pan_string_free", None, [_c.c_void_p]),
+    ("pan_last_error_code", _c.c_int32, []),
+    ("pan_last_error_message", _c.c_char_p, []),
+    ("pan_last_api_code", _c.c_int64, []),
+    ("pan_last_trace_id", _c.c_char_p, []),
+    ("pan_strerror", _c.c_char_p, [_c.c_int32]),
+    ("pan_version", _c.c_char_p, []),
+]:
+    _fn = getattr(_lib, _name)
+    _fn.restype, _fn.argtypes = _res, _args
+
+
+def _text(raw: Optional[bytes]) -> str:
+    return "" if raw is None else raw.decode("utf-8", "replace")
+
+
+def strerror(status: int) -> str:
+    """The library's fixed description of a status code (pan_strerror)."""
+    return _text(_lib.pan_strerror(status))
+
+
+class Error(Exception):
+    """A failed call: `status` (PAN_ERR_*), `message`, `api_code` (the service's `code`, 0 if
+    none) and `trace_id` (the request's x-traceID, "" if none). Never holds a secret."""
+
+    def __init__(self, status: int, message: str, api_code: int = 0, trace_id: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.api_code = api_code
+        self.trace_id = trace_id
+
+    def __str__(self) -> str:
+        return f"{self.message} [status {self.status}: {strerror(self.status)}]"
+
+
+class InvalidArgument(Error):
+    """NULL, UTF-8, JSON or validation errors: nothing was sent."""
+
+
+class NetworkError(Error):
+    """The connection failed, broke, or TLS failed."""
+
+
+class TimeoutError(Error):  # noqa: A001 - the library's own kind, not the builtin
+    """A time limit ran out."""
+
+
+class ApiError(Error):
+    """The service answered with an error, or an answer that could not be understood."""
+
+
+class Unauthorized(ApiError):
+    """The access token is invalid or expired."""
+
+
+class TokenLimit(ApiError):
+    """More than three tokens of the client are live."""
+
+
+class RateLimited(ApiError):
+    """The service asked to slow down (HTTP 429 or its code 429)."""
+
+
+class Cancelled(Error):
+    """A callback stopped the wait or the batch."""
+
+
+class TaskLimit(ApiError):
+    """Too many offline tasks of the account are running; the task was not created."""
+
+
+class OutcomeUnknown(Error):
+    """A create was sent but no complete answer came back: the task may exist. Check before
+    creating it again (the library never retries it)."""
+
+
+_KINDS: Dict[int, Type[Error]] = {
+    ERR_NULL_ARGUMENT: InvalidArgument, ERR_INVALID_UTF8: InvalidArgument,
+    ERR_INVALID_JSON: InvalidArgument, ERR_INVALID_ARGUMENT: InvalidArgument,
+    ERR_NETWORK: NetworkError, ERR_TLS: NetworkError, ERR_TIMEOUT: TimeoutError,
+    ERR_HTTP_STATUS: ApiError, ERR_BAD_RESPONSE: ApiError, ERR_API: ApiError,
+    ERR_UNAUTHORIZED: Unauthorized, ERR_TOKEN_LIMIT: TokenLimit,
+    ERR_RATE_LIMITED: RateLimited, ERR_CANCELLED: Cancelled,
+    ERR_OUTCOME_UNKNOWN: OutcomeUnknown, ERR_TASK_LIMIT: TaskLimit}
+
+
+def _check(rc: int) -> None:
+    if rc != OK:
+        raise _KINDS.get(rc, Error)(rc, _text(_lib.pan_last_error_message()),
+                                    int(_lib.pan_last_api_code()), _text(_lib.pan_last_trace_id()))
+
+
+def _guarded(fn: Optional[Callable[..., Any]], raised: List[BaseException]) -> Callable[..., int]:
+    """Wraps a Python callback for the library: returns 1 (stop) when `fn` returns a true value
+    or raises; an exception is kept in `raised` to be raised again by the caller, since nothing
+    may unwind through C."""
+    def call(*args: Any) -> int:
+        if fn is None or raised:
+            return 1 if raised else 0
+        try:
+            return 1 if fn(*args) else 0
+        except BaseException as e:  # noqa: B036 - re-raised by the caller
+            raised.append(e)
+            return 1
+    return call
+
+
+def _bytes(s: Optional[str]) -> Optional[bytes]:
+    return None if s is None else s.encode("utf-8")
+
+
+def _ms(timeout: Optional[float]) -> int:
+    """Seconds (None: no limit) as the library's timeout_ms (-1: no limit)."""
+    return -1 if timeout is None else max(0, int(timeout * 1000))
+
+
+def version() -> str:
+    """The library's version, "MAJOR.MINOR.PATCH"."""
+    return _text(_lib.pan_version())
+
+
+def last_trace_id() -> str:
+    """The x-traceID of this thread's last call to the service, success or failure ("" if none):
+    quote it when asking 123pan about a request."""
+    return _text(_lib.pan_last_trace_id())
+
+
+def parse_callback(body: Union[str, bytes]) -> Tuple[bool, int, str]:
+    """Parses the body the service POSTs to callBackUrl: returns (succeeded, file_id, reason)."""
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    status, file_id = _c.c_int32(), _c.c_int64()
+    reason = _c.create_string_buffer(4096)
+    _check(_lib.pan_callback_parse(raw, _c.byref(status), _c.byref(file_id), reason, len(reason)))
+    return status.value == 0, file_id.value, _text(reason.value)
+
+
+class BatchItem:
+    """What became of one item of a batch: `index`, `status` (0 when the task exists, else an
+    ERR_* code), `task_id` (or None), `error`, `api_code`, `trace_id`, `duplicate_of` (or
+    None), `from_journal`; `ok` is True when the task exists."""
+
+    def __init__(self, d: Mapping[str, Any]) -> None:
+        self.index: int = d["index"]
+        self.status: int = d["status"]
+        self.task_id: Optional[int] = d.get("taskID")
+        self.error: Optional[str] = d.get("error")
+        self.api_code: int = d.get("apiCode", 0)
+        self.trace_id: str = d.get("traceID", "")
+        self.duplicate_of: Optional[int] = d.get("duplicateOf")
+        self.from_journal: bool = d.get("fromJournal", False)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+    def __repr__(self) -> str:
+        what = f"task {self.task_id}" if self.ok else f"error {self.status}: {self.error}"
+        return f"<BatchItem {self.index}: {what}>"
+
+
+class Client:
+    """A client: configuration, a connection pool and, with clientID/clientSecret, its own
+    access token. Keyword arguments are the configuration keys of pan_client_new (baseUrl,
+    timeoutMs, maxRetries, pollIntervalMs, clientID, clientSecret, proxy, ...); `token` sets a
+    default access token. A context manager: `with Client(...) as c:` frees it at the end."""
+
+    def __init__(self, token: Optional[str] = None, **config: Any) -> None:
+        self._token = token
+        self._log_cb: Any = None
+        self._ptr: Optional[int] = _lib.pan_client_new(_bytes(json.dumps(config)) if config else None)
+        if not self._ptr:
+            _check(int(_lib.pan_last_error_code()))
+
+    def close(self) -> None:
+        """Frees the client (also done at the end of a `with` block and when it is collected)."""
+        if getattr(self, "_ptr", None):
+            if getattr(self, "_log_cb", None) is not None:
+                _lib.pan_client_set_log(self._ptr, 0, _LOG(), None)
+            _lib.pan_client_free(self._ptr)
+            self._ptr = None
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    def _handle(self) -> int:
+        if not self._ptr:
+            raise InvalidArgument(ERR_NULL_ARGUMENT, "the client is closed")
+        return self._ptr
+
+    def _tok(self, token: Optional[str]) -> Optional[bytes]:
+        return _bytes(token if token is not None else self._token)
+
+    def offline_download(self, url: str, token: Optional[str] = None, image: bool = False,
+                         **options: Any) -> int:
+        """Creates a task (fileName, dirID, callBackUrl; for image hosting businessDirID).
+        Returns the task ID."""
+        task = _c.c_int64()
+        fn = _lib.pan_oss_offline_download if image else _lib.pan_client_offline_download
+        _check(fn(self._handle(), self._tok(token), _bytes(json.dumps(dict(url=url, **options))),
+                  _c.byref(task)))
+        return task.value
+
+    def progress(self, task_id: int, token: Optional[str] = None,
+                 image: bool = False) -> Tuple[float, int]:
+        """One progress query: returns (percent 0-100, TASK_* status)."""
+        pct, status = _c.c_double(), _c.c_int32()
+        fn = _lib.pan_oss_offline_download_progress if image else _lib.pan_offline_download_progress
+        _check(fn(self._handle(), self._tok(token), task_id, _c.byref(pct), _c.byref(status)))
+        return pct.value, status.value
+
+    def wait(self, task_id: int, timeout: Optional[float] = None,
+             on_progress: Optional[ProgressCallback] = None, token: Optional[str] = None) -> int:
+        """Polls until the task ends; returns TASK_SUCCEEDED or TASK_FAILED. `timeout` is in
+        seconds (None: no limit). `on_progress(task_id, percent, status)` is called after each
+        poll; returning True stops with Cancelled. An exception raised by it stops the wait too
+        and is raised again here."""
+        raised: List[BaseException] = []
+        call = _guarded(on_progress, raised)
+        status = _c.c_int32()
+
+        def trampoline(_user: Any, task: int, pct: float, st: int) -> int:
+            return call(task, pct, st)
+
+        rc = _lib.pan_offline_download_wait(self._handle(), self._tok(token), task_id,
+                                            _ms(timeout), _PROGRESS(trampoline), None,
+                                            _c.byref(status))
+        if raised:
+            raise raised[0]
+        _check(rc)
+        return status.value
+
+    def batch(self, items: Iterable[Union[str, Mapping[str, Any]]],
+              journal: Optional[Union[str, "os.PathLike[str]"]] = None,
+              retry_unknown: bool = False, timeout: Optional[float] = None,
+              on_item: Optional[ItemCallback] = None,
+              token: Optional[str] = None) -> List[BatchItem]:
+        """Creates a task for each item (a URL, or a dict of options as offline_download takes
+        them), each once, at the client's pace; with `journal` (a path) a rerun after a crash
+        creates nothing twice. Returns a list of BatchItem in input order; raises only when the
+        batch itself cannot run. `on_item(index, status, task_id)` is called as each item
+        settles, and also when an item starts waiting for running tasks to end (status
+        ERR_TASK_LIMIT or ERR_RATE_LIMITED, task_id 0; it is reported again when it settles);
+        returning True stops the batch (the rest are ERR_CANCELLED, unsent); an exception
+        raised by it stops the batch too and is raised again here."""
+        if isinstance(items, (str, bytes, dict)):
+            raise TypeError("items must be an iterable of URLs or option dicts, not one item")
+        listed = [{"url": i} if isinstance(i, str) else dict(i) for i in items]
+        opts: Dict[str, Any] = {}
+        if journal is not None:
+            opts["journal"] = os.fspath(journal)
+        if retry_unknown:
+            opts["retryUnknown"] = True
+        if timeout is not None:
+            opts["timeoutMs"] = max(1, int(timeout * 1000))
+        raised: List[BaseException] = []
+        call = _guarded(on_item, raised)
+
+        def trampoline(_user: Any, index: int, status: int, task_id: int) -> int:
+            return call(index, status, task_id)
+
+        out = _c.c_void_p()
+        rc = _lib.pan_offline_download_batch(
+            self._handle(), self._tok(token), _bytes(json.dumps(listed)),
+            _bytes(json.dumps(opts)) if opts else None, _BATCH(trampoline), None, _c.byref(out))
+        try:
+            if raised:
+                raise raised[0]
+            _check(rc)
+            text = _c.string_at(out.value).decode() if out.value else "[]"
+            return [BatchItem(d) for d in json.loads(text)]
+        finally:
+            if out.value:
+                _lib.pan_string_free(out)
+
+    def wait_many(self, task_ids: Iterable[int], timeout: Optional[float] = None,
+                  on_progress: Optional[ProgressCallback] = None,
+                  token: Optional[str] = None) -> List[int]:
+        """Waits for all the tasks; returns their final statuses in order. `on_progress(task_id,
+        percent, status)` is called after each poll; returning True stops with Cancelled."""
+        ids = list(task_ids)
+        for i in ids:
+            if not isinstance(i, int) or isinstance(i, bool) or not 0 < i < 2 ** 63:
+                raise InvalidArgument(ERR_INVALID_ARGUMENT,
+                                      f"task IDs must be positive 64-bit integers, not {i!r}")
+        raised: List[BaseException] = []
+        call = _guarded(on_progress, raised)
+
+        def trampoline(_user: Any, task: int, pct: float, st: int) -> int:
+            return call(task, pct, st)
+
+        arr = (_c.c_int64 * max(1, len(ids)))(*ids)
+        statuses = (_c.c_int32 * max(1, len(ids)))()
+        rc = _lib.pan_offline_download_wait_many(self._handle(), self._tok(token), arr, len(ids),
+                                                 _ms(timeout), _PROGRESS(trampoline), None,
+                                                 statuses)
+        if raised:
+            raise raised[0]
+        _check(rc)
+        return [int(s) for s in statuses[:len(ids)]]
+
+    def set_log(self, log: Optional[LogFunction] = None, level: int = LOG_DEBUG) -> None:
+        """Sends the client's log lines to `log(level, message)`, or, with no function, to the
+        `logging` module under the "pan_offline" logger (PAN levels mapped to DEBUG, INFO,
+        WARNING, ERROR); `level` is the most detailed PAN level written (LOG_ERROR to
+        LOG_DEBUG). Lines never hold a secret. `set_log(level=0)` turns the log off."""
+        if level == 0:
+            _check(_lib.pan_client_set_log(self._handle(), 0, _LOG(), None))
+            self._log_cb = None
+            return
+        sink: LogFunction
+        if log is None:
+            import logging
+            logger = logging.getLogger("pan_offline")
+            levels = {LOG_ERROR: logging.ERROR, LOG_WARN: logging.WARNING,
+                      LOG_INFO: logging.INFO, LOG_DEBUG: logging.DEBUG}
+
+            def to_logging(lvl: int, message: str) -> None:
+                logger.log(levels.get(lvl, logging.DEBUG), message)
+            sink = to_logging
+        else:
+            sink = log
+
+        def trampoline(_user: Any, lvl: int, message: Optional[bytes]) -> None:
+            try:
+                sink(lvl, _text(message))
+            except Exception:  # a log must not break the call; nothing unwinds through C
+                pass
+
+        cb = _LOG(trampoline)
+        _check(_lib.pan_client_set_log(self._handle(), level, cb, None))
+        self._log_cb = cb  # kept alive while the library may call it
+
+    def access_token(self, client_id: Optional[str] = None,
+                     client_secret: Optional[str] = None) -> Tuple[str, int]:
+        """Fetches a new token: returns (token, expires_at as Unix seconds)."""
+        out, exp = _c.c_void_p(), _c.c_int64()
+        _check(_lib.pan_access_token(self._handle(), _bytes(client_id), _bytes(client_secret),
+                                     _c.byref(out), _c.byref(exp)))
+        try:
+            return _c.string_at(out.value).decode() if out.value else "", exp.value
+        finally:
+            if out.value:
+                _lib.pan_string_free(out)

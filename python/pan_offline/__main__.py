@@ -1,0 +1,179 @@
+"""python -m pan_offline: the command-line tool, as the C example (examples-c/offline_download.c).
+
+    python -m pan_offline URL [--name FILE_NAME] [--dir DIR_ID] [--callback URL] [--wait] [--verbose]
+    python -m pan_offline --batch FILE [--dir DIR_ID] [--journal PATH] [--wait] [--verbose]
+    python -m pan_offline --parse-callback BODY
+
+Credentials: PAN_TOKEN, or PAN_CLIENT_ID and PAN_CLIENT_SECRET; the base URL is $PAN_API_BASE_URL
+or https://open-api.123pan.com. Exit status: 0 created (and, with --wait, succeeded); 3 a download
+failed; 1 an error; 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any, Dict, List, NoReturn, Optional, Sequence
+
+import pan_offline as pan
+
+_STATUS = {pan.TASK_DOWNLOADING: "downloading", pan.TASK_FAILED: "failed",
+           pan.TASK_SUCCEEDED: "succeeded", pan.TASK_RETRYING: "retrying"}
+_LEVELS = {1: "error", 2: "warn", 3: "info", 4: "debug"}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _print_error(what: str, e: pan.Error) -> None:
+    print(f"{what} failed: error {e.status} ({pan.strerror(e.status)})\n  {e.message}",
+          file=sys.stderr)
+    if e.api_code:
+        print(f"  server code: {e.api_code}", file=sys.stderr)
+    if e.trace_id:
+        print(f"  trace ID: {e.trace_id}", file=sys.stderr)
+
+
+def _progress(task_id: int, percent: float, status: int) -> None:
+    print(f"task {task_id}: {percent:6.2f}% {_STATUS.get(status, 'unknown')}", flush=True)
+
+
+def _read_batch(path: str, dir_id: Optional[int]) -> List[Dict[str, Any]]:
+    items: List[Dict[str, Any]] = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            url = line.strip()
+            if not url or url.startswith("#"):
+                continue
+            item: Dict[str, Any] = {"url": url}
+            if dir_id is not None:
+                item["dirID"] = dir_id
+            items.append(item)
+    return items
+
+
+def _batch(client: pan.Client, args: argparse.Namespace) -> int:
+    try:
+        items = _read_batch(args.batch, args.dir)
+    except (OSError, UnicodeDecodeError) as e:
+        print(f"{args.batch}: cannot read the list: {e}", file=sys.stderr)
+        return 1
+
+    def on_item(index: int, status: int, task_id: int) -> None:
+        if status == pan.OK:
+            print(f"item {index}: task {task_id}", flush=True)
+        elif status in (pan.ERR_TASK_LIMIT, pan.ERR_RATE_LIMITED) and task_id == 0:
+            print(f"item {index}: waiting: {pan.strerror(status)}", flush=True)
+        else:
+            print(f"item {index}: error {status} ({pan.strerror(status)})", flush=True)
+
+    try:
+        results = client.batch(items, journal=args.journal, on_item=on_item)
+    except pan.Error as e:
+        _print_error("batch", e)
+        return 1
+    created = [r for r in results if r.ok]
+    unknown = [r for r in results if r.status == pan.ERR_OUTCOME_UNKNOWN]
+    failed = len(results) - len(created) - len(unknown)
+    print(f"{len(results)} items: {len(created)} with a task, {failed} failed, {len(unknown)} "
+          "unknown (check those before rerunning)")
+    code = 1 if failed or unknown else 0
+    if args.wait and created:
+        ids = sorted({r.task_id for r in created if r.task_id is not None})
+        try:
+            statuses = client.wait_many(ids, on_progress=_progress)
+        except pan.Error as e:
+            _print_error("wait for the tasks", e)
+            return 1
+        bad = statuses.count(pan.TASK_FAILED)
+        print(f"{len(ids)} tasks: {len(ids) - bad} succeeded, {bad} failed")
+        if bad and code == 0:
+            code = 3
+    return code
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Runs the tool; returns its exit status."""
+    p = _Parser(prog="python -m pan_offline",
+                description="Create a 123pan offline download task, and optionally follow it.",
+                epilog="credentials: PAN_TOKEN, or PAN_CLIENT_ID and PAN_CLIENT_SECRET")
+    p.add_argument("url", nargs="?", help="the URL to download into the drive")
+    p.add_argument("--name", help="fileName: the name of the file in the drive")
+    p.add_argument("--dir", type=int, help="dirID: the folder ID (digits only)")
+    p.add_argument("--callback", help="callBackUrl: where the service reports the end")
+    p.add_argument("--batch", metavar="FILE", help="one URL per line; '#' lines are skipped")
+    p.add_argument("--journal", metavar="PATH", help="with --batch: a rerun creates nothing twice")
+    p.add_argument("--wait", action="store_true", help="follow the task(s) to the end")
+    p.add_argument("--verbose", action="store_true", help="the library's log on stderr")
+    p.add_argument("--parse-callback", metavar="BODY", help="parse a callback body and exit")
+    args = p.parse_args(argv)
+
+    if args.parse_callback is not None:
+        try:
+            ok, file_id, reason = pan.parse_callback(args.parse_callback)
+        except pan.Error as e:
+            _print_error("parse callback", e)
+            return 1
+        print(f"callback: download succeeded, file ID {file_id}" if ok
+              else f"callback: download failed: {reason}")
+        return 0
+    if args.dir is not None and args.dir < 0:
+        p.error("--dir takes a folder ID: digits only")
+    token = os.environ.get("PAN_TOKEN")
+    client_id, secret = os.environ.get("PAN_CLIENT_ID"), os.environ.get("PAN_CLIENT_SECRET")
+    if (args.url is None) == (args.batch is None) or (args.journal and not args.batch):
+        p.error("give one URL, or --batch FILE")
+    if token is None and (client_id is None or secret is None):
+        p.error("no credentials: set PAN_TOKEN, or PAN_CLIENT_ID and PAN_CLIENT_SECRET")
+
+    config: Dict[str, Any] = {}
+    if token is None:
+        config = {"clientID": client_id, "clientSecret": secret}
+    try:
+        client = pan.Client(token=token, **config)
+    except pan.Error as e:
+        _print_error("create client", e)
+        return 1
+    with client:
+        if args.verbose:
+            client.set_log(lambda lvl, msg: print(f"[pan {_LEVELS.get(lvl, '?')}] {msg}",
+                                                  file=sys.stderr))
+        if args.batch:
+            return _batch(client, args)
+        options: Dict[str, Any] = {}
+        if args.name is not None:
+            options["fileName"] = args.name
+        if args.dir is not None:
+            options["dirID"] = args.dir
+        if args.callback is not None:
+            options["callBackUrl"] = args.callback
+        try:
+            task = client.offline_download(args.url, **options)
+        except pan.Error as e:
+            _print_error("create offline download task", e)
+            if isinstance(e, pan.OutcomeUnknown):
+                print("  the task may exist: check the drive before running this again",
+                      file=sys.stderr)
+            return 1
+        print(f"task {task} created (trace ID {pan.last_trace_id()})", flush=True)
+        if not args.wait:
+            return 0
+        try:
+            status = client.wait(task, on_progress=_progress)
+        except pan.Error as e:
+            _print_error("wait for the task", e)
+            return 1
+        if status == pan.TASK_SUCCEEDED:
+            print(f"task {task} succeeded")
+            return 0
+        print(f"task {task} failed (the callback, if one was set, carries the reason)")
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())
