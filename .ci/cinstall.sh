@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # cargo-c: install into a scratch prefix, check what was installed, then build a C program with
-# the installed pan_offline.pc (shared and static) and run it against the emulator.
+# the installed pan_offline.pc (shared and static) and a CMake project with
+# find_package(pan_offline CONFIG) (both targets), and run them against the emulator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! cargo cinstall --version >/dev/null 2>&1; then
@@ -9,6 +10,8 @@ if ! cargo cinstall --version >/dev/null 2>&1; then
   # Pinned: later cargo-c releases need a newer rustc than this machine's stable.
   cargo install cargo-c --version 0.10.24 --locked
 fi
+command -v cmake >/dev/null || {
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake; }
 prefix=$PWD/target/cinstall
 rm -rf "$prefix"
 cargo cinstall --release --prefix="$prefix" --libdir="$prefix/lib"
@@ -21,6 +24,13 @@ soname=$(readelf -d "$so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
 echo "installed: $(cd "$prefix" && find . -type f -o -type l | sort | tr '\n' ' ')"
 echo "SONAME: $soname"
 test -n "$soname" && test -e "$prefix/lib/$soname"
+
+test -f "$prefix/lib/cmake/pan_offline/pan_offlineConfig.cmake"
+test -f "$prefix/lib/cmake/pan_offline/pan_offlineConfigVersion.cmake"
+# The committed version file is what CMake's own helper writes for Cargo.toml's version.
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+cmake -DVERSION="$version" -DOUT="$PWD/target/pan_offlineConfigVersion.cmake" -P cmake/version.cmake
+cmp cmake/pan_offlineConfigVersion.cmake target/pan_offlineConfigVersion.cmake
 
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 out=target/cinstall-test
@@ -38,3 +48,29 @@ read -r line <&"${EMU[0]}"
 export PAN_API_BASE_URL=${line#PAN_EMULATOR_URL=}
 "$out/test_abi_pc" | tail -n 1
 "$out/test_abi_pc_static" | tail -n 1
+
+echo "== CMake: find_package(pan_offline CONFIG), once per target"
+for target in pan_offline::pan_offline pan_offline::pan_offline_static; do
+  build=target/cmake-consumer-${target##*::}
+  rm -rf "$build"
+  cmake -S tests/cmake -B "$build" -DCMAKE_PREFIX_PATH="$prefix" -DPAN_OFFLINE_TARGET="$target" \
+        -DCMAKE_BUILD_RPATH="$prefix/lib" >/dev/null
+  cmake --build "$build" -- VERBOSE=1 >"$build.log"
+  "$build/consumer" | tail -n 1
+  if [ "$target" = pan_offline::pan_offline_static ]; then
+    ! readelf -d "$build/consumer" | grep -q libpan_offline || { echo "static consumer links the .so"; exit 1; }
+    # The same system libraries as pkg-config --static gives.
+    pc=$(pkg-config --libs-only-l --static pan_offline | tr ' ' '\n' | grep -v '^-lpan_offline$' | grep . | sort -u)
+    cm=$(grep -o -- ' -l[a-z_]*' "$build.log" | tr -d ' ' | sort -u)
+    echo "pkg-config: $(echo $pc)   cmake: $(echo $cm)"
+    [ "$pc" = "$cm" ] || { echo "CMake and pkg-config disagree"; exit 1; }
+  else
+    readelf -d "$build/consumer" | grep -q 'NEEDED.*libpan_offline.so' || { echo "not linked to the .so"; exit 1; }
+  fi
+done
+# 0.x: the same minor version is compatible, another is not.
+for v in 0.2 1.0; do
+  if cmake -S tests/cmake -B target/cmake-consumer-v -DCMAKE_PREFIX_PATH="$prefix" \
+        -DPAN_OFFLINE_VERSION=$v >/dev/null 2>&1; then echo "version $v was accepted"; exit 1; fi
+done
+echo "find_package(pan_offline 0.2) and (1.0) refused, as 0.x versions should be"
