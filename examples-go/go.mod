@@ -1,0 +1,3 @@
+module example.com/pan-offline/examples-go
+
+go 1.19
