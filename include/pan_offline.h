@@ -316,7 +316,7 @@ int32_t pan_offline_download(const char *token, const char *json_opts, int64_t *
  *     `all_proxy`, `ALL_PROXY` that is set and not empty (`http_proxy` never); none for a
  *     base URL whose host is `localhost` or a loopback address. A proxy URL that cannot be
  *     used (bad scheme, port, host...) is refused here with PAN_ERR_INVALID_ARGUMENT naming
- *     where it came from (`config \`proxy\`` or `$https_proxy`). A plain-http base URL is never
+ *     where it came from (the `proxy` key, or `$https_proxy`). A plain-http base URL is never
  *     sent through a proxy that is not on loopback: refused here, naming `proxy`.
  *   - `noProxy` (string): hosts reached without a proxy: comma-separated, trimmed, without
  *     regard to case; `*` for all; `example.com`, `.example.com` or `*.example.com` for the
@@ -357,6 +357,8 @@ pan_client *pan_client_new(const char *json_config);
 /**
  * Free a client from `pan_client_new()`. NULL is fine; freeing twice, or while another
  * thread still uses the client, is not.
+ *
+ * @param client  the client to free, or NULL (nothing is done).
  *
  * # Safety
  * `client` is NULL or a live pointer from `pan_client_new()`, not used after this call.
@@ -432,6 +434,14 @@ int32_t pan_offline_download_progress(const pan_client *client,
 /**
  * Query the progress of an image hosting task (`GET /api/v1/oss/offline/download/process`).
  * Parameters and results as for `pan_offline_download_progress()`; `progress` is whole.
+ *
+ * @param client        the client, or NULL for the process-wide one.
+ * @param token         the access token, or NULL for the client's own (as for
+ *                      `pan_client_offline_download()`).
+ * @param task_id       the image hosting task's ID (positive).
+ * @param progress_out  receives the progress, 0 to 100, a whole number for this endpoint.
+ * @param status_out    receives the task's `PAN_TASK_*` status.
+ * @return `PAN_OK`, or a `PAN_ERR_*` code with the details in `pan_last_error_message()`.
  *
  * # Safety
  * As for `pan_offline_download_progress()`.
@@ -538,6 +548,8 @@ int32_t pan_access_token(const pan_client *client,
  * Free a string the library returned as owned (the token of `pan_access_token()`, the
  * results of `pan_offline_download_batch()`).
  * NULL is fine; freeing twice is not.
+ *
+ * @param s  the string to free, or NULL (nothing is done).
  *
  * # Safety
  * `s` is NULL or a string from the library that has not been freed.

@@ -1,13 +1,16 @@
-// pan_offline.hpp: a header-only C++ wrapper over pan_offline.h (C++17).
-//
-//   pan::Client client(R"({"clientID":"...","clientSecret":"..."})");
-//   int64_t task = client.offline_download(R"({"url":"https://example.com/a.mp4"})");
-//   int32_t status = client.wait(task, std::chrono::minutes(60),
-//                                [](int64_t, double pct, int32_t) { std::printf("%.1f%%\n", pct); return true; });
-//
-// Failures throw pan::Error, which carries the status (PAN_ERR_*), the service's code and the
-// trace ID. The client owns its pan_client and frees it; it is movable, not copyable, and may
-// be shared between threads by reference.
+/// @file pan_offline.hpp
+/// @brief pan::Client: a header-only C++17 wrapper over pan_offline.h.
+///
+/// @code
+/// pan::Client client(R"({"clientID":"...","clientSecret":"..."})");
+/// int64_t task = client.offline_download(R"({"url":"https://example.com/a.mp4"})");
+/// int32_t status = client.wait(task, std::chrono::minutes(60),
+///                              [](int64_t, double pct, int32_t) { std::printf("%.1f%%\n", pct); return true; });
+/// @endcode
+///
+/// Failures throw pan::Error, which carries the status (PAN_ERR_*), the service's code and the
+/// trace ID. The client owns its pan_client and frees it; it is movable, not copyable, and may
+/// be shared between threads by reference.
 #ifndef PAN_OFFLINE_HPP
 #define PAN_OFFLINE_HPP
 
@@ -23,19 +26,29 @@
 
 #include "pan_offline.h"
 
+/// The C++ wrapper's namespace.
 namespace pan {
 
 /// A failed call: what(), status() (a PAN_ERR_* code), api_code() and trace_id().
 class Error : public std::runtime_error {
 public:
+    /// An error as the library reported it.
+    /// @param status    a PAN_ERR_* code.
+    /// @param message   the library's message (never holds a secret).
+    /// @param api_code  the service's `code`, 0 if none.
+    /// @param trace_id  the request's x-traceID, empty if none.
     Error(int32_t status, std::string message, int64_t api_code, std::string trace_id)
         : std::runtime_error(std::move(message)), status_(status), api_code_(api_code),
           trace_id_(std::move(trace_id)) {}
+    /// @return the PAN_ERR_* code.
     int32_t status() const noexcept { return status_; }
     /// True for PAN_ERR_OUTCOME_UNKNOWN: a create was sent and its answer lost, so the task
     /// may exist; check before creating it again.
+    /// @return whether the status is PAN_ERR_OUTCOME_UNKNOWN.
     bool outcome_unknown() const noexcept { return status_ == PAN_ERR_OUTCOME_UNKNOWN; }
+    /// @return the service's `code`, 0 if none.
     int64_t api_code() const noexcept { return api_code_; }
+    /// @return the request's x-traceID, empty if none.
     const std::string &trace_id() const noexcept { return trace_id_; }
 
 private:
@@ -45,17 +58,21 @@ private:
 };
 
 /// Throws the thread's last error when `rc` is not PAN_OK.
+/// @param rc  a status code returned by a pan_* function.
 inline void check(int32_t rc) {
     if (rc != PAN_OK) throw Error(rc, pan_last_error_message(), pan_last_api_code(), pan_last_trace_id());
 }
 
 /// Parsed callback body.
 struct Callback {
-    bool succeeded;
-    int64_t file_id;
-    std::string reason;
+    bool succeeded;      ///< true when the download succeeded (`status` 0 in the body).
+    int64_t file_id;     ///< the file's ID in the drive when it succeeded, else 0.
+    std::string reason;  ///< why it failed (`fileReason`), empty when it succeeded.
 };
 
+/// Parses the body the service POSTs to `callBackUrl` (pan_callback_parse()).
+/// @param body  the request body as received.
+/// @return the parsed outcome; throws pan::Error (PAN_ERR_INVALID_JSON, ...) for a bad body.
 inline Callback parse_callback(const std::string &body) {
     int32_t status = 0;
     int64_t file_id = 0;
@@ -67,15 +84,23 @@ inline Callback parse_callback(const std::string &body) {
 /// Owns a pan_client. A default-constructed Client uses the defaults (and the environment).
 class Client {
 public:
-    /// `json_config`: the keys of pan_client_new(), or empty for the defaults.
+    /// Makes a client (pan_client_new()); throws pan::Error when the configuration is refused.
+    /// @param json_config  a JSON object with the keys of pan_client_new(), or empty for the
+    ///                     defaults.
     explicit Client(const std::string &json_config = std::string())
         : ptr_(pan_client_new(json_config.empty() ? nullptr : json_config.c_str())) {
         if (ptr_ == nullptr)
             throw Error(pan_last_error_code(), pan_last_error_message(), 0, std::string());
     }
+    /// Frees the client (pan_client_free()).
     ~Client() { pan_client_free(ptr_); }
+    /// Takes over `other`'s client and log function; `other` is left empty.
+    /// @param other  the client moved from.
     Client(Client &&other) noexcept
         : ptr_(std::exchange(other.ptr_, nullptr)), log_(std::move(other.log_)) {}
+    /// Frees this client, then takes over `other`'s.
+    /// @param other  the client moved from.
+    /// @return this client.
     Client &operator=(Client &&other) noexcept {
         if (this != &other) {
             pan_client_free(ptr_);
@@ -87,14 +112,21 @@ public:
     Client(const Client &) = delete;
     Client &operator=(const Client &) = delete;
 
-    /// Creates a task; `token` empty means the client's own token.
+    /// Creates a task (pan_client_offline_download()); throws pan::Error on failure.
+    /// @param json_opts  the task's options as a JSON object (`url`, `fileName`, `dirID`,
+    ///                   `callBackUrl`).
+    /// @param token      an access token, or empty for the client's own.
+    /// @return the new task's ID.
     int64_t offline_download(const std::string &json_opts, const std::string &token = std::string()) const {
         int64_t id = 0;
         check(pan_client_offline_download(ptr_, tok(token), json_opts.c_str(), &id));
         return id;
     }
 
-    /// One progress query: {percent, PAN_TASK_* status}.
+    /// One progress query (pan_offline_download_progress()); throws pan::Error on failure.
+    /// @param task_id  the task's ID.
+    /// @param token    an access token, or empty for the client's own.
+    /// @return {percent 0 to 100, PAN_TASK_* status}.
     std::pair<double, int32_t> progress(int64_t task_id, const std::string &token = std::string()) const {
         double pct = 0;
         int32_t status = 0;
@@ -105,6 +137,12 @@ public:
     /// Waits for the task to end; returns PAN_TASK_SUCCEEDED or PAN_TASK_FAILED. The callback
     /// returns false to cancel (pan::Error with PAN_ERR_CANCELLED); an exception it throws is
     /// rethrown here. A negative timeout waits without limit.
+    /// @param task_id      the task's ID.
+    /// @param timeout      the longest wait; negative: no limit (PAN_ERR_TIMEOUT when it runs out).
+    /// @param on_progress  called after each poll with (task ID, percent, PAN_TASK_* status);
+    ///                     empty: none.
+    /// @param token        an access token, or empty for the client's own.
+    /// @return PAN_TASK_SUCCEEDED or PAN_TASK_FAILED.
     int32_t wait(int64_t task_id, std::chrono::milliseconds timeout = std::chrono::milliseconds(-1),
                  std::function<bool(int64_t, double, int32_t)> on_progress = nullptr,
                  const std::string &token = std::string()) const {
@@ -133,16 +171,16 @@ public:
     /// `task_id`, or a PAN_ERR_* code. (The items a stopped batch did not send are in `json`
     /// only, as PAN_ERR_CANCELLED.)
     struct BatchItem {
-        size_t index;
-        int32_t status;
-        int64_t task_id;
+        size_t index;     ///< the item's place in the list, from 0.
+        int32_t status;   ///< PAN_OK when the task exists, else a PAN_ERR_* code.
+        int64_t task_id;  ///< the task's ID, or 0.
     };
 
     /// The outcome of a batch: each item, and the library's full results list (JSON, with
     /// each failure's message, server code and trace ID; see pan_offline_download_batch()).
     struct BatchResult {
-        std::vector<BatchItem> items;
-        std::string json;
+        std::vector<BatchItem> items;  ///< each item as its callback reported it.
+        std::string json;              ///< the library's results list (JSON array).
     };
 
     /// Creates a task for each item of `json_items` (a JSON array of option objects, as
@@ -152,6 +190,11 @@ public:
     /// each wait for running tasks to end, with PAN_ERR_TASK_LIMIT; the item is reported again
     /// when it settles); an exception it throws stops it too and is rethrown here. Throws
     /// pan::Error only when the batch itself cannot run.
+    /// @param json_items       a JSON array of option objects.
+    /// @param json_batch_opts  empty, or the batch's options as a JSON object.
+    /// @param on_item          called as each item settles; empty: none.
+    /// @param token            an access token, or empty for the client's own.
+    /// @return each item's outcome and the full results list.
     BatchResult batch(const std::string &json_items, const std::string &json_batch_opts = std::string(),
                       std::function<bool(size_t, int32_t, int64_t)> on_item = nullptr,
                       const std::string &token = std::string()) const {
@@ -187,6 +230,11 @@ public:
     }
 
     /// batch() for a list of URLs (each escaped into its own item).
+    /// @param urls             the URLs, one task each.
+    /// @param json_batch_opts  empty, or the batch's options as a JSON object.
+    /// @param on_item          called as each item settles; empty: none.
+    /// @param token            an access token, or empty for the client's own.
+    /// @return each item's outcome and the full results list.
     BatchResult batch_urls(const std::vector<std::string> &urls, const std::string &json_batch_opts = std::string(),
                            std::function<bool(size_t, int32_t, int64_t)> on_item = nullptr,
                            const std::string &token = std::string()) const {
@@ -212,7 +260,11 @@ public:
         return batch(list, json_batch_opts, std::move(on_item), token);
     }
 
-    /// Waits for all the tasks; returns their final statuses in order.
+    /// Waits for all the tasks (pan_offline_download_wait_many()); throws pan::Error on failure.
+    /// @param task_ids  the tasks' IDs.
+    /// @param timeout   the longest wait for all of them; negative: no limit.
+    /// @param token     an access token, or empty for the client's own.
+    /// @return each task's final PAN_TASK_* status, in the order of `task_ids`.
     std::vector<int32_t> wait_many(const std::vector<int64_t> &task_ids,
                                    std::chrono::milliseconds timeout = std::chrono::milliseconds(-1),
                                    const std::string &token = std::string()) const {
@@ -226,6 +278,8 @@ public:
     /// levels PAN_LOG_ERROR to `min_level` (PAN_LOG_DEBUG by default). An empty function turns
     /// the log off. The function must not throw (an exception it throws is dropped) and is
     /// called on the thread that makes a call.
+    /// @param log        receives (PAN_LOG_* level, one line of UTF-8); empty: the log is off.
+    /// @param min_level  the most detailed level passed on.
     void set_log(std::function<void(int32_t, const std::string &)> log, int32_t min_level = PAN_LOG_DEBUG) {
         if (!log) {
             check(pan_client_set_log(ptr_, 0, nullptr, nullptr));
@@ -243,6 +297,8 @@ public:
         log_ = std::move(holder);
     }
 
+    /// The C handle, for calling the C functions directly; owned by this Client.
+    /// @return the client's pan_client pointer.
     const pan_client *get() const noexcept { return ptr_; }
 
 private:
