@@ -131,6 +131,10 @@ func report(what string, err error) {
 }
 
 func main() {
+	if len(os.Args) == 2 && (os.Args[1] == "--help" || os.Args[1] == "-h") {
+		fmt.Printf("usage: %s URL\ncredentials: PAN_TOKEN, or PAN_CLIENT_ID and PAN_CLIENT_SECRET\n", os.Args[0])
+		return
+	}
 	if len(os.Args) != 2 || (os.Getenv("PAN_TOKEN") == "" && (os.Getenv("PAN_CLIENT_ID") == "" || os.Getenv("PAN_CLIENT_SECRET") == "")) {
 		fmt.Fprintf(os.Stderr, "usage: %s URL\ncredentials: PAN_TOKEN, or PAN_CLIENT_ID and PAN_CLIENT_SECRET\n", os.Args[0])
 		os.Exit(2)

@@ -50,6 +50,10 @@ function check(what, rc) {
 
 function main(argv) {
   const token = process.env.PAN_TOKEN || null; // null: the client's own token
+  if (argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h')) {
+    console.log('usage: node offline_download.js URL\ncredentials: PAN_TOKEN, or PAN_CLIENT_ID and PAN_CLIENT_SECRET');
+    return 0;
+  }
   if (argv.length !== 1 || (!token && !(process.env.PAN_CLIENT_ID && process.env.PAN_CLIENT_SECRET))) {
     console.error('usage: node offline_download.js URL\ncredentials: PAN_TOKEN, or PAN_CLIENT_ID and PAN_CLIENT_SECRET');
     return 2;

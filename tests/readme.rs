@@ -128,3 +128,35 @@ fn every_python_block_runs() {
         );
     }
 }
+
+#[test]
+fn every_block_has_a_language_that_a_test_runs() {
+    // C, C++ and Python blocks are run above; shell, Go, JavaScript and CMake blocks by
+    // .ci/readme.sh (after CI installed their tools); a block without a language is output.
+    let text = std::fs::read_to_string(repo().join("README.md")).expect("README");
+    let mut open = false;
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for line in text.lines() {
+        if let Some(lang) = line.strip_prefix("```") {
+            if !open {
+                *seen.entry(lang.to_owned()).or_default() += 1;
+            }
+            open = !open;
+        }
+    }
+    assert!(!open, "an unclosed fence");
+    for lang in seen.keys() {
+        assert!(
+            ["", "c", "cpp", "python", "sh", "go", "js", "cmake"].contains(&lang.as_str()),
+            "README has a ```{lang} block that no test compiles or runs"
+        );
+    }
+    for lang in ["c", "cpp", "python", "sh", "go", "js", "cmake"] {
+        assert!(seen.contains_key(lang), "no ```{lang} block: {seen:?}");
+    }
+    let ci = std::fs::read_to_string(repo().join(".ci/run")).expect(".ci/run");
+    assert!(
+        ci.contains("bash .ci/readme.sh"),
+        ".ci/run runs the other blocks"
+    );
+}
