@@ -31,6 +31,9 @@ for f in "$run/blocks/sh/"*.sh; do
     { tail -n 30 "$f.log"; echo "README shell block $(basename "$f") failed"; exit 1; }
 done
 test -x "$run/work/app"
+# The README's static line links the .a, not the .so.
+! readelf -d "$run/work/app_static" | grep -q 'NEEDED.*libpan_offline' ||
+  { echo "the README's static build needs libpan_offline.so"; exit 1; }
 
 coproc EMU { exec python3 tests/emulator/pan_emulator.py --watch-stdin --max-seconds 600; }
 read -r line <&"${EMU[0]}"
@@ -55,7 +58,7 @@ for f in "$run/blocks/go/"*.go; do
   d=$run/go-$(basename "$f" .go)
   mkdir -p "$d" && cp "$f" "$d/main.go" && printf 'module readme\n\ngo 1.19\n' > "$d/go.mod"
   (cd "$d" && go vet . && go build -o app .)
-  "$d/app" | tail -n 2   # a task the emulator cannot download: it ends, failed
+  "$d/app" | tail -n 2   # the emulator simulates the download of a URL it does not serve
 done
 
 echo "== JavaScript blocks (with examples-node's koffi)"

@@ -16,13 +16,23 @@ if(CMAKE_LIBRARY_ARCHITECTURE)
   list(PREPEND _pan_offline_libdirs "lib/${CMAKE_LIBRARY_ARCHITECTURE}")
 endif()
 
-find_path(pan_offline_INCLUDE_DIR pan_offline.h
-  PATHS "${_pan_offline_prefix}/include" NO_DEFAULT_PATH)
-find_library(pan_offline_LIBRARY NAMES pan_offline
-  PATHS "${_pan_offline_prefix}" PATH_SUFFIXES ${_pan_offline_libdirs} NO_DEFAULT_PATH)
-find_library(pan_offline_STATIC_LIBRARY NAMES libpan_offline.a
-  PATHS "${_pan_offline_prefix}" PATH_SUFFIXES ${_pan_offline_libdirs} NO_DEFAULT_PATH)
-mark_as_advanced(pan_offline_INCLUDE_DIR pan_offline_LIBRARY pan_offline_STATIC_LIBRARY)
+# Plain variables, not find_library's cache entries: a cached path would outlive a moved or
+# switched prefix and point at the old one.
+set(pan_offline_INCLUDE_DIR "${_pan_offline_prefix}/include")
+if(NOT EXISTS "${pan_offline_INCLUDE_DIR}/pan_offline.h")
+  set(pan_offline_INCLUDE_DIR "")
+endif()
+set(pan_offline_LIBRARY "")
+set(pan_offline_STATIC_LIBRARY "")
+foreach(_pan_offline_dir IN LISTS _pan_offline_libdirs)
+  set(_pan_offline_dir "${_pan_offline_prefix}/${_pan_offline_dir}")
+  if(NOT pan_offline_LIBRARY AND EXISTS "${_pan_offline_dir}/libpan_offline.so")
+    set(pan_offline_LIBRARY "${_pan_offline_dir}/libpan_offline.so")
+  endif()
+  if(NOT pan_offline_STATIC_LIBRARY AND EXISTS "${_pan_offline_dir}/libpan_offline.a")
+    set(pan_offline_STATIC_LIBRARY "${_pan_offline_dir}/libpan_offline.a")
+  endif()
+endforeach()
 
 foreach(_pan_offline_var pan_offline_INCLUDE_DIR pan_offline_LIBRARY pan_offline_STATIC_LIBRARY)
   if(NOT ${_pan_offline_var})
@@ -47,7 +57,7 @@ endif()
 if(NOT TARGET pan_offline::pan_offline_static)
   add_library(pan_offline::pan_offline_static STATIC IMPORTED)
   # The same system libraries as `pkg-config --static --libs pan_offline` (from rustc's
-  # --print native-static-libs); .ci/cmake.sh checks that the two lists agree.
+  # --print native-static-libs); .ci/cinstall.sh checks that the two lists agree.
   set(pan_offline_STATIC_SYSTEM_LIBRARIES gcc_s util rt pthread m dl c)
   set_target_properties(pan_offline::pan_offline_static PROPERTIES
     IMPORTED_LOCATION "${pan_offline_STATIC_LIBRARY}"
@@ -60,3 +70,4 @@ set(pan_offline_LIBRARIES pan_offline::pan_offline)
 set(pan_offline_INCLUDE_DIRS "${pan_offline_INCLUDE_DIR}")
 unset(_pan_offline_prefix)
 unset(_pan_offline_libdirs)
+unset(_pan_offline_dir)

@@ -371,6 +371,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "--dir takes a folder ID: digits only\n");
         return 2;
     }
+    /* Leading zeros are not JSON: "0010" is folder 10. */
+    while (dir != NULL && dir[0] == '0' && dir[1] != '\0') dir++;
     int have_credentials = client_id != NULL && client_secret != NULL;
     if ((url == NULL) == (batch == NULL) || (token == NULL && !have_credentials) ||
         (journal != NULL && batch == NULL)) {

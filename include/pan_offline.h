@@ -721,16 +721,21 @@ int32_t pan_offline_download_wait_many(const pan_client *client,
  * and length, token fetches and renewals, and connections opened, reused and closed with the
  * route chosen. Each line is passed to `cb` on the thread that made the call, one line per
  * call of `cb`. No secret (token, `clientSecret`, passwords) appears in any line, in part or
- * encoded. Setting or clearing the log is safe while other threads use the client.
+ * encoded. Setting or clearing the log is safe while other threads use the client: this
+ * function waits for the callbacks running on other threads to return, and once it has
+ * returned the previous callback is never called again (its `user_data` may be freed).
+ * Lines of calls made from inside `cb` are not written (no recursion).
  *
  * @param client     a client, or NULL for the process-wide default one.
  * @param min_level  the most detailed level written: `PAN_LOG_ERROR` (1) to `PAN_LOG_DEBUG`
  *                   (4); 0 turns the log off.
  * @param cb         the callback, or NULL for no log. It must not call
- *                   `pan_client_set_log()` or `pan_client_free()` on the same client.
- * @param user_data  passed to `cb` unchanged; may be NULL. Must stay valid while the log is
- *                   set.
- * @return `PAN_OK`; `PAN_ERR_INVALID_ARGUMENT` for a level other than 0 to 4; the error of
+ *                   `pan_client_free()` on the same client; `pan_client_set_log()` called
+ *                   from inside it fails with `PAN_ERR_INVALID_ARGUMENT`.
+ * @param user_data  passed to `cb` unchanged; may be NULL. Must stay valid until the log is
+ *                   set again or cleared.
+ * @return `PAN_OK`; `PAN_ERR_INVALID_ARGUMENT` for a level other than 0 to 4 or a call
+ *         from inside a log callback; the error of
  *         the process-wide client's configuration when `client` is NULL and it cannot be
  *         made.
  *

@@ -161,13 +161,16 @@ impl Client {
     }
 
     /// Sends this client's log lines of `level` and more important ones to `sink` (`None`:
-    /// no log). Safe while other threads use the client. Lines are one line of UTF-8 text,
-    /// without control characters and without any piece of a secret.
-    pub fn set_log(&self, level: Level, sink: Option<Sink>) {
-        self.log.set(level, sink);
+    /// no log). Safe while other threads use the client: it waits for lines being written
+    /// on other threads, and once it returns the old sink is never called again. Lines are
+    /// one line of UTF-8 text, without control characters and without any piece of a secret.
+    /// Refused (`InvalidArgument`) from inside a sink.
+    pub fn set_log(&self, level: Level, sink: Option<Sink>) -> Result<()> {
+        self.log.set(level, sink)?;
         self.log.write(Level::Debug, &self.secret_refs(), || {
             format!("route to {}: {}", self.base, self.route)
         });
+        Ok(())
     }
 
     /// The configuration's secrets, for log lines that concern no call.

@@ -5,9 +5,11 @@
 //! that made it (so it holds no piece of a secret and no control character), and handed to
 //! the sink on the thread that made the call. With no log set, a line costs one atomic load.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, RwLock};
 
+use crate::error::{Error, Result};
 use crate::redact::{clean, Secret};
 
 /// How much a log line matters. The numbers are the C ABI's `PAN_LOG_*`.
@@ -47,13 +49,54 @@ pub(crate) struct Log {
     sink: RwLock<Option<Sink>>,
 }
 
+thread_local! {
+    /// Whether this thread is inside a sink: a line made by a call the sink itself makes is
+    /// dropped (no recursion, and no second read lock on one thread), and the sink cannot be
+    /// changed from there (that would wait for itself).
+    static IN_SINK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks this thread as inside a sink until dropped, unwinding included.
+struct InSink;
+
+impl InSink {
+    fn enter() -> InSink {
+        IN_SINK.with(|f| f.set(true));
+        InSink
+    }
+}
+
+impl Drop for InSink {
+    fn drop(&mut self) {
+        IN_SINK.with(|f| f.set(false));
+    }
+}
+
+fn in_sink() -> bool {
+    IN_SINK.try_with(Cell::get).unwrap_or(true)
+}
+
 impl Log {
-    /// Sets (or, with `None`, clears) the sink; safe while other threads log.
-    pub(crate) fn set(&self, level: Level, sink: Option<Sink>) {
+    /// Sets (or, with `None`, clears) the sink; safe while other threads log. Waits for the
+    /// lines being written on other threads: once it returns the old sink is never called
+    /// again (a C host frees its `user_data`, a wrapper its closure, right after). Refused from
+    /// inside a sink, which would wait for itself.
+    pub(crate) fn set(&self, level: Level, sink: Option<Sink>) -> Result<()> {
+        if in_sink() {
+            return Err(Error::invalid(
+                "the log cannot be set or cleared from inside the log callback",
+            ));
+        }
         let on = sink.is_some();
-        *self.sink.write().unwrap_or_else(|p| p.into_inner()) = sink;
-        self.level
-            .store(if on { level as i32 } else { 0 }, Ordering::Release);
+        let old = {
+            let mut guard = self.sink.write().unwrap_or_else(|p| p.into_inner());
+            self.level
+                .store(if on { level as i32 } else { 0 }, Ordering::Release);
+            std::mem::replace(&mut *guard, sink)
+        };
+        // Dropped outside the lock: a wrapper's closure may do anything when it goes.
+        drop(old);
+        Ok(())
     }
 
     /// Whether lines of this level are written.
@@ -62,14 +105,17 @@ impl Log {
     }
 
     /// Writes a line of this level, made by `line` only when it is written, with `secrets`
-    /// removed.
+    /// removed. The sink is called under the read lock, so [`Log::set`] waits for it.
     pub(crate) fn write(&self, level: Level, secrets: &[&Secret], line: impl FnOnce() -> String) {
-        if !self.enabled(level) {
+        if !self.enabled(level) || in_sink() {
             return;
         }
-        let sink = self.sink.read().unwrap_or_else(|p| p.into_inner()).clone();
-        if let Some(sink) = sink {
-            sink(level, &clean(&line(), MAX_LINE, secrets));
+        let guard = self.sink.read().unwrap_or_else(|p| p.into_inner());
+        // The level may have dropped while this thread waited for the lock.
+        if let (Some(sink), true) = (guard.as_ref(), self.enabled(level)) {
+            let text = clean(&line(), MAX_LINE, secrets);
+            let _inside = InSink::enter();
+            sink(level, &text);
         }
     }
 }

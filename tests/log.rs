@@ -218,3 +218,136 @@ fn setting_and_clearing_the_log_while_other_threads_call_is_safe() {
     // SAFETY: from pan_client_new, no thread uses it any more.
     unsafe { pan_client_free(client as *mut PanClient) };
 }
+
+/// What a host program hands the log as user data and retires right after clearing it.
+struct Slot {
+    retired: std::sync::atomic::AtomicBool,
+    calls: std::sync::atomic::AtomicUsize,
+    late: std::sync::atomic::AtomicUsize,
+}
+
+unsafe extern "C" fn count_late(user: *mut c_void, _level: i32, _message: *const c_char) {
+    // SAFETY: the test passes a &Slot that lives for the program.
+    let slot = unsafe { &*user.cast::<Slot>() };
+    slot.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    // A slow callback widens the window a late call would fall in.
+    std::thread::sleep(std::time::Duration::from_micros(50));
+    if slot.retired.load(std::sync::atomic::Ordering::SeqCst) {
+        slot.late.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+unsafe extern "C" fn set_log_from_inside(user: *mut c_void, _level: i32, _message: *const c_char) {
+    // SAFETY: the test passes a client pointer and a result cell.
+    let (client, result) = unsafe { *user.cast::<(usize, *const std::sync::atomic::AtomicI32)>() };
+    // SAFETY: the client is live during its own call.
+    let rc = unsafe { pan_client_set_log(client as *mut PanClient, 0, None, ptr::null_mut()) };
+    // SAFETY: points at the test's AtomicI32.
+    unsafe { &*result }.store(rc, std::sync::atomic::Ordering::SeqCst);
+}
+
+#[test]
+fn once_the_log_is_cleared_or_replaced_the_old_callback_is_never_called_again() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let emu = Emulator::start();
+    let client = client(&format!(r#"{{"baseUrl":"{}"}}"#, emu.url)) as usize;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..3)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let tok = c(support::TOKEN);
+                let mut pct = 0.0;
+                let mut status = 0;
+                while !stop.load(SeqCst) {
+                    // SAFETY: valid pointers; the client outlives the threads.
+                    unsafe {
+                        pan_offline_download_progress(
+                            client as *const PanClient,
+                            tok.as_ptr(),
+                            394756,
+                            &mut pct,
+                            &mut status,
+                        )
+                    };
+                }
+            })
+        })
+        .collect();
+    let mut slots: Vec<&'static Slot> = Vec::new();
+    for i in 0..400 {
+        let slot: &'static Slot = Box::leak(Box::new(Slot {
+            retired: false.into(),
+            calls: 0.into(),
+            late: 0.into(),
+        }));
+        // SAFETY: valid pointers; the slot lives for the program.
+        let rc = unsafe {
+            pan_client_set_log(
+                client as *mut PanClient,
+                PAN_LOG_DEBUG,
+                Some(count_late),
+                (slot as *const Slot).cast_mut().cast(),
+            )
+        };
+        assert_eq!(rc, PAN_OK);
+        std::thread::sleep(std::time::Duration::from_micros(300));
+        // Half the time replaced by the next slot, half the time cleared first.
+        if i % 2 == 1 {
+            // SAFETY: valid pointer.
+            let rc =
+                unsafe { pan_client_set_log(client as *mut PanClient, 0, None, ptr::null_mut()) };
+            assert_eq!(rc, PAN_OK);
+            slot.retired.store(true, SeqCst);
+        }
+        if let Some(prev) = slots.last() {
+            prev.retired.store(true, SeqCst);
+        }
+        slots.push(slot);
+    }
+    stop.store(true, SeqCst);
+    for w in workers {
+        w.join().expect("worker");
+    }
+    let calls: usize = slots.iter().map(|s| s.calls.load(SeqCst)).sum();
+    let late: usize = slots.iter().map(|s| s.late.load(SeqCst)).sum();
+    assert!(calls > 100, "{calls} callback calls");
+    assert_eq!(
+        late, 0,
+        "{late} of {calls} calls came after their log was replaced or cleared"
+    );
+
+    // From inside the callback, setting the log is refused instead of waiting for itself.
+    let result = std::sync::atomic::AtomicI32::new(-1);
+    let arg: &'static (usize, *const std::sync::atomic::AtomicI32) =
+        Box::leak(Box::new((client, &result as *const _)));
+    // SAFETY: valid pointers that outlive the call below.
+    let rc = unsafe {
+        pan_client_set_log(
+            client as *mut PanClient,
+            PAN_LOG_DEBUG,
+            Some(set_log_from_inside),
+            (arg as *const (usize, *const std::sync::atomic::AtomicI32))
+                .cast_mut()
+                .cast(),
+        )
+    };
+    assert_eq!(rc, PAN_OK);
+    let (mut pct, mut status) = (0.0, 0);
+    let tok = c(support::TOKEN);
+    // SAFETY: valid pointers.
+    unsafe {
+        pan_offline_download_progress(
+            client as *const PanClient,
+            tok.as_ptr(),
+            394756,
+            &mut pct,
+            &mut status,
+        )
+    };
+    assert_eq!(result.load(SeqCst), PAN_ERR_INVALID_ARGUMENT);
+    // SAFETY: valid pointer.
+    unsafe { pan_client_set_log(client as *mut PanClient, 0, None, ptr::null_mut()) };
+    // SAFETY: from pan_client_new, no thread uses it any more.
+    unsafe { pan_client_free(client as *mut PanClient) };
+}

@@ -23,7 +23,10 @@ import ctypes
 import ctypes.util
 import importlib.machinery
 import json
+import math
 import os
+import signal
+import threading
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Type, Union
 
 __all__ = [
@@ -32,6 +35,10 @@ __all__ = [
     "BatchItem", "parse_callback", "version", "strerror", "last_trace_id",
     "TASK_DOWNLOADING", "TASK_FAILED", "TASK_SUCCEEDED", "TASK_RETRYING",
     "LOG_ERROR", "LOG_WARN", "LOG_INFO", "LOG_DEBUG",
+    "OK", "ERR_NULL_ARGUMENT", "ERR_INVALID_UTF8", "ERR_INVALID_JSON", "ERR_INVALID_ARGUMENT",
+    "ERR_NETWORK", "ERR_TIMEOUT", "ERR_TLS", "ERR_HTTP_STATUS", "ERR_BAD_RESPONSE", "ERR_API",
+    "ERR_UNAUTHORIZED", "ERR_TOKEN_LIMIT", "ERR_RATE_LIMITED", "ERR_PANIC", "ERR_INTERNAL",
+    "ERR_CANCELLED", "ERR_OUTCOME_UNKNOWN", "ERR_TASK_LIMIT",
 ]
 
 #: Task statuses, as the service reports them (`status` of the progress query).
@@ -110,6 +117,8 @@ def _text(raw: Optional[bytes]) -> str:
 
 def strerror(status: int) -> str:
     """The library's fixed description of a status code (pan_strerror)."""
+    if not isinstance(status, int) or not -2 ** 31 <= status < 2 ** 31:
+        return "unknown status code"
     return _text(_lib.pan_strerror(status))
 
 
@@ -126,6 +135,10 @@ class Error(Exception):
 
     def __str__(self) -> str:
         return f"{self.message} [status {self.status}: {strerror(self.status)}]"
+
+    def __reduce__(self) -> Tuple[Any, Tuple[int, str, int, str]]:
+        # Picklable and copyable (multiprocessing, concurrent.futures) with all four fields.
+        return (type(self), (self.status, self.message, self.api_code, self.trace_id))
 
 
 class InvalidArgument(Error):
@@ -185,28 +198,81 @@ def _check(rc: int) -> None:
                                     int(_lib.pan_last_api_code()), _text(_lib.pan_last_trace_id()))
 
 
-def _guarded(fn: Optional[Callable[..., Any]], raised: List[BaseException]) -> Callable[..., int]:
+class _Interrupts:
+    """Ctrl-C during a blocking call. Python runs signal handlers only between bytecodes: here,
+    in the progress callback, where a KeyboardInterrupt could not unwind through C (ctypes
+    would print and drop it). So during the call SIGINT only sets a flag (in the main thread,
+    when the default handler is installed); the callback then stops the call, and the
+    KeyboardInterrupt is raised when it has returned."""
+
+    def __init__(self) -> None:
+        self.hit = False
+        self._old: Any = None
+
+    def _on_sigint(self, _signum: int, _frame: Any) -> None:
+        self.hit = True
+
+    def __enter__(self) -> "_Interrupts":
+        if threading.current_thread() is threading.main_thread() \
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._old = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        if self.hit:
+            raise KeyboardInterrupt
+
+
+def _guarded(fn: Optional[Callable[..., Any]], raised: List[BaseException],
+             interrupts: Optional[_Interrupts] = None) -> Callable[..., int]:
     """Wraps a Python callback for the library: returns 1 (stop) when `fn` returns a true value
-    or raises; an exception is kept in `raised` to be raised again by the caller, since nothing
-    may unwind through C."""
-    def call(*args: Any) -> int:
-        if fn is None or raised:
-            return 1 if raised else 0
+    or raises, or Ctrl-C was pressed; an exception is kept in `raised` to be raised again by
+    the caller, since nothing may unwind through C. The wrapper takes the C callback's
+    arguments, user data first."""
+    def call(_user: Any, *args: Any) -> int:
         try:
-            return 1 if fn(*args) else 0
+            if raised or (interrupts is not None and interrupts.hit):
+                return 1
+            return 1 if fn is not None and fn(*args) else 0
         except BaseException as e:  # noqa: B036 - re-raised by the caller
             raised.append(e)
             return 1
     return call
 
 
-def _bytes(s: Optional[str]) -> Optional[bytes]:
-    return None if s is None else s.encode("utf-8")
+def _bytes(s: Optional[str], name: str = "argument") -> Optional[bytes]:
+    """A string for the C ABI: NUL-terminated UTF-8. A NUL inside would cut it short, so it is
+    refused; lone surrogates pass through as bytes that are not UTF-8, which the library then
+    refuses (ERR_INVALID_UTF8), as it would from C."""
+    if s is None:
+        return None
+    if not isinstance(s, str):
+        raise TypeError(f"{name} must be a str, not {type(s).__name__}")
+    if "\0" in s:
+        raise InvalidArgument(ERR_INVALID_ARGUMENT, f"`{name}` contains a NUL character")
+    return s.encode("utf-8", "surrogatepass")
 
 
 def _ms(timeout: Optional[float]) -> int:
-    """Seconds (None: no limit) as the library's timeout_ms (-1: no limit)."""
-    return -1 if timeout is None else max(0, int(timeout * 1000))
+    """Seconds (None or infinity: no limit) as the library's timeout_ms (-1: no limit)."""
+    if timeout is None:
+        return -1
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or math.isnan(timeout) \
+            or timeout < 0:
+        raise InvalidArgument(ERR_INVALID_ARGUMENT,
+                              f"timeout must be None or a number of seconds >= 0, not {timeout!r}")
+    if math.isinf(timeout) or timeout >= 2 ** 53 / 1000:
+        return -1  # longer than any process lives: no limit
+    return int(timeout * 1000)
+
+
+def _task_id(task_id: int) -> int:
+    if isinstance(task_id, bool) or not isinstance(task_id, int) or not 0 < task_id < 2 ** 63:
+        raise InvalidArgument(ERR_INVALID_ARGUMENT,
+                              f"task IDs must be positive 64-bit integers, not {task_id!r}")
+    return task_id
 
 
 def version() -> str:
@@ -222,7 +288,9 @@ def last_trace_id() -> str:
 
 def parse_callback(body: Union[str, bytes]) -> Tuple[bool, int, str]:
     """Parses the body the service POSTs to callBackUrl: returns (succeeded, file_id, reason)."""
-    raw = body.encode("utf-8") if isinstance(body, str) else body
+    raw = _bytes(body, "body") if isinstance(body, str) else bytes(body)
+    if raw is None or b"\0" in raw:
+        raise InvalidArgument(ERR_INVALID_ARGUMENT, "`body` contains a NUL character")
     status, file_id = _c.c_int32(), _c.c_int64()
     reason = _c.create_string_buffer(4096)
     _check(_lib.pan_callback_parse(raw, _c.byref(status), _c.byref(file_id), reason, len(reason)))
@@ -262,17 +330,34 @@ class Client:
     def __init__(self, token: Optional[str] = None, **config: Any) -> None:
         self._token = token
         self._log_cb: Any = None
-        self._ptr: Optional[int] = _lib.pan_client_new(_bytes(json.dumps(config)) if config else None)
+        # Calls running on any thread: the C client is freed only when none is (pan_client_free
+        # while a call runs is undefined in C; here close() defers the free to the last call).
+        self._lock = threading.Lock()
+        self._busy = 0
+        self._closing = False
+        self._ptr: Optional[int] = _lib.pan_client_new(
+            _bytes(json.dumps(config), "config") if config else None)
         if not self._ptr:
             _check(int(_lib.pan_last_error_code()))
 
     def close(self) -> None:
-        """Frees the client (also done at the end of a `with` block and when it is collected)."""
-        if getattr(self, "_ptr", None):
-            if getattr(self, "_log_cb", None) is not None:
-                _lib.pan_client_set_log(self._ptr, 0, _LOG(), None)
-            _lib.pan_client_free(self._ptr)
-            self._ptr = None
+        """Frees the client (also done at the end of a `with` block and when it is collected).
+        Calls running on other threads (or the callback this is called from) finish first:
+        the client is freed when the last of them returns; new calls raise InvalidArgument."""
+        lock = getattr(self, "_lock", None)
+        if lock is None:
+            return
+        with lock:
+            self._closing = True
+            if self._busy:
+                return
+        self._free()
+
+    def _free(self) -> None:
+        ptr, self._ptr = self._ptr, None
+        if ptr:
+            _lib.pan_client_free(ptr)
+        self._log_cb = None  # after the free: the library no longer calls it
 
     def __enter__(self) -> "Client":
         return self
@@ -283,13 +368,22 @@ class Client:
     def __del__(self) -> None:
         self.close()
 
-    def _handle(self) -> int:
-        if not self._ptr:
-            raise InvalidArgument(ERR_NULL_ARGUMENT, "the client is closed")
-        return self._ptr
+    def _enter(self) -> int:
+        with self._lock:
+            if self._closing or not self._ptr:
+                raise InvalidArgument(ERR_NULL_ARGUMENT, "the client is closed")
+            self._busy += 1
+            return self._ptr
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._busy -= 1
+            last = self._closing and self._busy == 0
+        if last:
+            self._free()
 
     def _tok(self, token: Optional[str]) -> Optional[bytes]:
-        return _bytes(token if token is not None else self._token)
+        return _bytes(token if token is not None else self._token, "token")
 
     def offline_download(self, url: str, token: Optional[str] = None, image: bool = False,
                          **options: Any) -> int:
@@ -297,8 +391,13 @@ class Client:
         Returns the task ID."""
         task = _c.c_int64()
         fn = _lib.pan_oss_offline_download if image else _lib.pan_client_offline_download
-        _check(fn(self._handle(), self._tok(token), _bytes(json.dumps(dict(url=url, **options))),
-                  _c.byref(task)))
+        opts = _bytes(json.dumps(dict(url=url, **options)), "options")
+        tok = self._tok(token)
+        ptr = self._enter()
+        try:
+            _check(fn(ptr, tok, opts, _c.byref(task)))
+        finally:
+            self._leave()
         return task.value
 
     def progress(self, task_id: int, token: Optional[str] = None,
@@ -306,25 +405,31 @@ class Client:
         """One progress query: returns (percent 0-100, TASK_* status)."""
         pct, status = _c.c_double(), _c.c_int32()
         fn = _lib.pan_oss_offline_download_progress if image else _lib.pan_offline_download_progress
-        _check(fn(self._handle(), self._tok(token), task_id, _c.byref(pct), _c.byref(status)))
+        task, tok = _task_id(task_id), self._tok(token)
+        ptr = self._enter()
+        try:
+            _check(fn(ptr, tok, task, _c.byref(pct), _c.byref(status)))
+        finally:
+            self._leave()
         return pct.value, status.value
 
     def wait(self, task_id: int, timeout: Optional[float] = None,
              on_progress: Optional[ProgressCallback] = None, token: Optional[str] = None) -> int:
         """Polls until the task ends; returns TASK_SUCCEEDED or TASK_FAILED. `timeout` is in
         seconds (None: no limit). `on_progress(task_id, percent, status)` is called after each
-        poll; returning True stops with Cancelled. An exception raised by it stops the wait too
-        and is raised again here."""
+        poll; returning True stops with Cancelled. An exception raised by it (or a Ctrl-C
+        during the wait) stops the wait too and is raised again here."""
         raised: List[BaseException] = []
-        call = _guarded(on_progress, raised)
         status = _c.c_int32()
-
-        def trampoline(_user: Any, task: int, pct: float, st: int) -> int:
-            return call(task, pct, st)
-
-        rc = _lib.pan_offline_download_wait(self._handle(), self._tok(token), task_id,
-                                            _ms(timeout), _PROGRESS(trampoline), None,
-                                            _c.byref(status))
+        task, ms, tok = _task_id(task_id), _ms(timeout), self._tok(token)
+        ptr = self._enter()
+        try:
+            with _Interrupts() as interrupts:
+                cb = _PROGRESS(_guarded(on_progress, raised, interrupts))
+                rc = _lib.pan_offline_download_wait(ptr, tok, task, ms, cb, None,
+                                                    _c.byref(status))
+        finally:
+            self._leave()
         if raised:
             raise raised[0]
         _check(rc)
@@ -351,18 +456,27 @@ class Client:
             opts["journal"] = os.fspath(journal)
         if retry_unknown:
             opts["retryUnknown"] = True
-        if timeout is not None:
-            opts["timeoutMs"] = max(1, int(timeout * 1000))
+        ms = _ms(timeout)
+        if ms >= 0:  # else no limit, the batch's default
+            opts["timeoutMs"] = max(1, ms)
         raised: List[BaseException] = []
-        call = _guarded(on_item, raised)
-
-        def trampoline(_user: Any, index: int, status: int, task_id: int) -> int:
-            return call(index, status, task_id)
-
         out = _c.c_void_p()
-        rc = _lib.pan_offline_download_batch(
-            self._handle(), self._tok(token), _bytes(json.dumps(listed)),
-            _bytes(json.dumps(opts)) if opts else None, _BATCH(trampoline), None, _c.byref(out))
+        text_items = _bytes(json.dumps(listed), "items")
+        text_opts = _bytes(json.dumps(opts), "batch options") if opts else None
+        tok = self._tok(token)
+        ptr = self._enter()
+        try:
+            with _Interrupts() as interrupts:
+                cb = _BATCH(_guarded(on_item, raised, interrupts))
+                try:
+                    rc = _lib.pan_offline_download_batch(ptr, tok, text_items, text_opts, cb,
+                                                         None, _c.byref(out))
+                finally:
+                    if interrupts.hit and out.value:
+                        _lib.pan_string_free(out)
+                        out.value = None
+        finally:
+            self._leave()
         try:
             if raised:
                 raise raised[0]
@@ -378,22 +492,19 @@ class Client:
                   token: Optional[str] = None) -> List[int]:
         """Waits for all the tasks; returns their final statuses in order. `on_progress(task_id,
         percent, status)` is called after each poll; returning True stops with Cancelled."""
-        ids = list(task_ids)
-        for i in ids:
-            if not isinstance(i, int) or isinstance(i, bool) or not 0 < i < 2 ** 63:
-                raise InvalidArgument(ERR_INVALID_ARGUMENT,
-                                      f"task IDs must be positive 64-bit integers, not {i!r}")
+        ids = [_task_id(i) for i in task_ids]
         raised: List[BaseException] = []
-        call = _guarded(on_progress, raised)
-
-        def trampoline(_user: Any, task: int, pct: float, st: int) -> int:
-            return call(task, pct, st)
-
         arr = (_c.c_int64 * max(1, len(ids)))(*ids)
         statuses = (_c.c_int32 * max(1, len(ids)))()
-        rc = _lib.pan_offline_download_wait_many(self._handle(), self._tok(token), arr, len(ids),
-                                                 _ms(timeout), _PROGRESS(trampoline), None,
-                                                 statuses)
+        ms, tok = _ms(timeout), self._tok(token)
+        ptr = self._enter()
+        try:
+            with _Interrupts() as interrupts:
+                cb = _PROGRESS(_guarded(on_progress, raised, interrupts))
+                rc = _lib.pan_offline_download_wait_many(ptr, tok, arr, len(ids), ms, cb, None,
+                                                         statuses)
+        finally:
+            self._leave()
         if raised:
             raise raised[0]
         _check(rc)
@@ -403,40 +514,50 @@ class Client:
         """Sends the client's log lines to `log(level, message)`, or, with no function, to the
         `logging` module under the "pan_offline" logger (PAN levels mapped to DEBUG, INFO,
         WARNING, ERROR); `level` is the most detailed PAN level written (LOG_ERROR to
-        LOG_DEBUG). Lines never hold a secret. `set_log(level=0)` turns the log off."""
+        LOG_DEBUG). Lines never hold a secret. `set_log(level=0)` turns the log off. Once it
+        returns, the previous function is never called again. An exception raised by `log`
+        is dropped: a log must not break the call it reports on."""
+        cb: Any
         if level == 0:
-            _check(_lib.pan_client_set_log(self._handle(), 0, _LOG(), None))
-            self._log_cb = None
-            return
-        sink: LogFunction
-        if log is None:
-            import logging
-            logger = logging.getLogger("pan_offline")
-            levels = {LOG_ERROR: logging.ERROR, LOG_WARN: logging.WARNING,
-                      LOG_INFO: logging.INFO, LOG_DEBUG: logging.DEBUG}
-
-            def to_logging(lvl: int, message: str) -> None:
-                logger.log(levels.get(lvl, logging.DEBUG), message)
-            sink = to_logging
+            cb = _LOG()
         else:
-            sink = log
+            sink: LogFunction
+            if log is None:
+                import logging
+                logger = logging.getLogger("pan_offline")
+                levels = {LOG_ERROR: logging.ERROR, LOG_WARN: logging.WARNING,
+                          LOG_INFO: logging.INFO, LOG_DEBUG: logging.DEBUG}
 
-        def trampoline(_user: Any, lvl: int, message: Optional[bytes]) -> None:
-            try:
-                sink(lvl, _text(message))
-            except Exception:  # a log must not break the call; nothing unwinds through C
-                pass
+                def to_logging(lvl: int, message: str) -> None:
+                    logger.log(levels.get(lvl, logging.DEBUG), message)
+                sink = to_logging
+            else:
+                sink = log
 
-        cb = _LOG(trampoline)
-        _check(_lib.pan_client_set_log(self._handle(), level, cb, None))
-        self._log_cb = cb  # kept alive while the library may call it
+            def trampoline(_user: Any, lvl: int, message: Optional[bytes]) -> None:
+                try:
+                    sink(lvl, _text(message))
+                except Exception:  # nothing unwinds through C
+                    pass
+            cb = _LOG(trampoline)
+        ptr = self._enter()
+        try:
+            _check(_lib.pan_client_set_log(ptr, level if level else 0, cb, None))
+        finally:
+            self._leave()
+        # The library no longer calls the previous function once set_log returned.
+        self._log_cb = cb if level else None
 
     def access_token(self, client_id: Optional[str] = None,
                      client_secret: Optional[str] = None) -> Tuple[str, int]:
         """Fetches a new token: returns (token, expires_at as Unix seconds)."""
         out, exp = _c.c_void_p(), _c.c_int64()
-        _check(_lib.pan_access_token(self._handle(), _bytes(client_id), _bytes(client_secret),
-                                     _c.byref(out), _c.byref(exp)))
+        cid, secret = _bytes(client_id, "client_id"), _bytes(client_secret, "client_secret")
+        ptr = self._enter()
+        try:
+            _check(_lib.pan_access_token(ptr, cid, secret, _c.byref(out), _c.byref(exp)))
+        finally:
+            self._leave()
         try:
             return _c.string_at(out.value).decode() if out.value else "", exp.value
         finally:

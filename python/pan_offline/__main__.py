@@ -43,6 +43,13 @@ def _progress(task_id: int, percent: float, status: int) -> None:
     print(f"task {task_id}: {percent:6.2f}% {_STATUS.get(status, 'unknown')}", flush=True)
 
 
+def _dir_id(text: str) -> int:
+    """--dir: a folder ID, ASCII digits only (as the C example takes it)."""
+    if not text or not all("0" <= ch <= "9" for ch in text):
+        raise argparse.ArgumentTypeError("--dir takes a folder ID: digits only")
+    return int(text)
+
+
 def _read_batch(path: str, dir_id: Optional[int]) -> List[Dict[str, Any]]:
     items: List[Dict[str, Any]] = []
     with open(path, encoding="utf-8") as f:
@@ -85,8 +92,18 @@ def _batch(client: pan.Client, args: argparse.Namespace) -> int:
     code = 1 if failed or unknown else 0
     if args.wait and created:
         ids = sorted({r.task_id for r in created if r.task_id is not None})
+        ended = set()
+
+        def on_many(task_id: int, percent: float, status: int) -> None:
+            if status in (pan.TASK_SUCCEEDED, pan.TASK_FAILED):
+                if task_id not in ended:  # each task's end once
+                    ended.add(task_id)
+                    print(f"task {task_id}: {_STATUS[status]}", flush=True)
+            else:
+                _progress(task_id, percent, status)
+
         try:
-            statuses = client.wait_many(ids, on_progress=_progress)
+            statuses = client.wait_many(ids, on_progress=on_many)
         except pan.Error as e:
             _print_error("wait for the tasks", e)
             return 1
@@ -99,12 +116,13 @@ def _batch(client: pan.Client, args: argparse.Namespace) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs the tool; returns its exit status."""
-    p = _Parser(prog="python -m pan_offline",
+    script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    p = _Parser(prog="python -m pan_offline" if script in ("", "__main__.py", "-c") else script,
                 description="Create a 123pan offline download task, and optionally follow it.",
                 epilog="credentials: PAN_TOKEN, or PAN_CLIENT_ID and PAN_CLIENT_SECRET")
     p.add_argument("url", nargs="?", help="the URL to download into the drive")
     p.add_argument("--name", help="fileName: the name of the file in the drive")
-    p.add_argument("--dir", type=int, help="dirID: the folder ID (digits only)")
+    p.add_argument("--dir", type=_dir_id, help="dirID: the folder ID (digits only)")
     p.add_argument("--callback", help="callBackUrl: where the service reports the end")
     p.add_argument("--batch", metavar="FILE", help="one URL per line; '#' lines are skipped")
     p.add_argument("--journal", metavar="PATH", help="with --batch: a rerun creates nothing twice")
@@ -114,6 +132,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = p.parse_args(argv)
 
     if args.parse_callback is not None:
+        if any(v not in (None, False) for k, v in vars(args).items() if k != "parse_callback"):
+            p.error("--parse-callback BODY takes no other argument")
         try:
             ok, file_id, reason = pan.parse_callback(args.parse_callback)
         except pan.Error as e:
@@ -122,8 +142,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"callback: download succeeded, file ID {file_id}" if ok
               else f"callback: download failed: {reason}")
         return 0
-    if args.dir is not None and args.dir < 0:
-        p.error("--dir takes a folder ID: digits only")
     token = os.environ.get("PAN_TOKEN")
     client_id, secret = os.environ.get("PAN_CLIENT_ID"), os.environ.get("PAN_CLIENT_SECRET")
     if (args.url is None) == (args.batch is None) or (args.journal and not args.batch):

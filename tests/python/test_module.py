@@ -218,6 +218,9 @@ class ModuleTest(unittest.TestCase):
         self.assertEqual(run().returncode, 2)  # no URL
         self.assertEqual(run("u", "--batch", "f").returncode, 2)  # both
         self.assertEqual(run("u", "--dir", "x1").returncode, 2)
+        self.assertEqual(run("u", "--dir", "\u0661\u0660").returncode, 2)  # not ASCII digits
+        self.assertEqual(run("u", "--dir", " +1_0").returncode, 2)
+        self.assertEqual(run("--parse-callback", "{}", "--wait").returncode, 2)
         self.assertEqual(run("u", token=None).returncode, 2)  # no credentials
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
             f.write(f"# two files\n{BASE}/files/b1.bin?size=1000\n\n{BASE}/files/b2.bin?size=1000\n")
@@ -235,6 +238,59 @@ class ModuleTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0)
         self.assertIn("[pan debug]", r.stderr)
         self.assertNotIn("test-token", r.stderr)
+
+    def test_careless_inputs_are_errors_of_the_family(self):
+        import copy
+        import math
+        import pickle
+        with self.assertRaises(pan_offline.Unauthorized) as cm:
+            self.client.offline_download(BASE + "/files/x", token="not-a-valid-token")
+        for clone in (pickle.loads(pickle.dumps(cm.exception)), copy.copy(cm.exception)):
+            self.assertIsInstance(clone, pan_offline.Unauthorized)
+            self.assertEqual((clone.status, clone.api_code, clone.trace_id, clone.message),
+                             (cm.exception.status, cm.exception.api_code,
+                              cm.exception.trace_id, cm.exception.message))
+        with self.assertRaises(pan_offline.InvalidArgument):  # NUL would cut the token short
+            self.client.offline_download(BASE + "/files/x", token="test-token\x00xyz")
+        with self.assertRaises(pan_offline.InvalidArgument) as cm:  # not UTF-8
+            self.client.offline_download(BASE + "/files/x", token="test\udcfftoken")
+        self.assertEqual(cm.exception.status, pan_offline.ERR_INVALID_UTF8)
+        with self.assertRaises(pan_offline.InvalidArgument):
+            pan_offline.parse_callback('{"status":0}\x00junk')
+        for bad in (2 ** 63, 0, -1, True, "5"):
+            with self.assertRaises(pan_offline.InvalidArgument):
+                self.client.progress(bad)  # type: ignore[arg-type]
+        for bad in (math.nan, -1, "1"):
+            with self.assertRaises(pan_offline.InvalidArgument):
+                self.client.wait(394756, timeout=bad)  # type: ignore[arg-type]
+        self.assertEqual(pan_offline.strerror(2 ** 40), "unknown status code")
+        task = self.client.offline_download(BASE + "/files/inf.bin?size=1000")
+        self.assertEqual(self.client.wait(task, timeout=math.inf), pan_offline.TASK_SUCCEEDED)
+        self.assertEqual(self.client.wait(task, timeout=1e300), pan_offline.TASK_SUCCEEDED)
+
+    def test_close_while_a_call_runs_waits_for_it(self):
+        client = pan_offline.Client(baseUrl=BASE, token="test-token", pollIntervalMs=200)
+        task = client.offline_download(BASE + "/files/close.bin?size=300000")
+        threading.Timer(0.3, client.close).start()
+        self.assertEqual(client.wait(task, timeout=20), pan_offline.TASK_SUCCEEDED)
+        with self.assertRaises(pan_offline.InvalidArgument):
+            client.progress(task)
+        # Closed from inside its own callback: the wait ends normally, then the client goes.
+        client = pan_offline.Client(baseUrl=BASE, token="test-token", pollIntervalMs=200)
+        task = client.offline_download(BASE + "/files/close2.bin?size=100000")
+        self.assertEqual(client.wait(task, timeout=20, on_progress=lambda *a: client.close()),
+                         pan_offline.TASK_SUCCEEDED)
+        with self.assertRaises(pan_offline.InvalidArgument):
+            client.progress(task)
+
+    def test_ctrl_c_during_a_wait_is_a_keyboard_interrupt(self):
+        import signal
+        task = self.client.offline_download(BASE + "/files/sigint.bin?size=50000000")
+        threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        t0 = time.monotonic()
+        with self.assertRaises(KeyboardInterrupt):
+            self.client.wait(task, timeout=20)
+        self.assertLess(time.monotonic() - t0, 5)
 
     def test_callback_parse_and_tokens(self):
         self.assertEqual(pan_offline.parse_callback('{"status":1,"fileReason":"gone","fileID":0}'),
