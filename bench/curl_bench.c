@@ -1,6 +1,8 @@
 /* The same requests through libcurl's easy interface, as a C programmer would write them:
  * one reused handle per thread (keep-alive), the same headers and body, the taskID read out
- * of the answer. Usage: curl_bench THREADS CALLS_PER_THREAD [--first] */
+ * of the answer. Usage as pan_bench's: THREADS CALLS_PER_THREAD | --first | --connections N.
+ * For TLS, $BENCH_CA_FILE is the CA (CURLOPT_CAINFO) and $BENCH_RESOLVE maps the host name
+ * to loopback (CURLOPT_RESOLVE, HOST:PORT:ADDRESS), as pan_bench's caFile and resolve do. */
 #include "common.h"
 
 #include <curl/curl.h>
@@ -49,6 +51,12 @@ static CURL *make_handle(struct buf *b, struct curl_slist **headers) {
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 30000L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    if (getenv("BENCH_CA_FILE")) curl_easy_setopt(h, CURLOPT_CAINFO, getenv("BENCH_CA_FILE"));
+    if (getenv("BENCH_RESOLVE")) {
+        static struct curl_slist *resolve; /* set before any thread starts, never freed */
+        if (!resolve) resolve = curl_slist_append(NULL, getenv("BENCH_RESOLVE"));
+        curl_easy_setopt(h, CURLOPT_RESOLVE, resolve);
+    }
     return h;
 }
 
@@ -82,6 +90,22 @@ int main(int argc, char **argv) {
         int ok = one_call(h, &b);
         printf("curl first_call_us=%.0f ok=%d\n", (now_s() - start) * 1e6, ok);
         return ok ? 0 : 1;
+    }
+    if (argc > 2 && strcmp(argv[1], "--connections") == 0) {
+        struct buf b;
+        struct curl_slist *headers;
+        CURL *h = make_handle(&b, &headers);
+        int rc = 0;
+        printf("curl");
+        for (int i = 0; i < atoi(argv[2]); i++) {
+            double t0 = now_s();
+            if (!one_call(h, &b)) rc = 1;
+            printf(" call%d_us=%.0f", i + 1, (now_s() - t0) * 1e6);
+        }
+        printf("\n");
+        curl_easy_cleanup(h);
+        curl_slist_free_all(headers);
+        return rc;
     }
     if (argc < 3) return 2;
     return run_threads("curl", atoi(argv[1]), atol(argv[2]), worker);

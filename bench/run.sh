@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # The benchmark, one command: bash bench/run.sh [--quick]
-# Installs nginx, wrk, valgrind and libcurl's headers from the distribution when missing, builds the
-# release library and both C clients, then runs bench/run.py (see its docstring).
+# Installs nginx, wrk, valgrind, strace, openssl and libcurl's headers from the distribution
+# when missing, and httpx and requests (PyPI) into target/bench-venv; builds the release library
+# and both C clients, then runs bench/run.py (see its docstring).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
 command -v nginx >/dev/null || missing+=(nginx-light)
 command -v wrk >/dev/null || missing+=(wrk)
 command -v valgrind >/dev/null || missing+=(valgrind)
+command -v strace >/dev/null || missing+=(strace)
+command -v openssl >/dev/null || missing+=(openssl)
 [ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] || missing+=(libcurl4-openssl-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
+venv=target/bench-venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -c 'import httpx, requests' 2>/dev/null || "$venv/bin/pip" install -q httpx requests
 cargo build --quiet --release --lib
 out=target/bench
 mkdir -p "$out"
