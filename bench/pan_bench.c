@@ -33,6 +33,12 @@ static void *worker(void *arg) {
 int main(int argc, char **argv) {
     double start = now_s();
     const char *config = getenv("PAN_BENCH_CONFIG");
+    /* Only ever the benchmark's own server: without it the default base URL would be the
+     * real service. */
+    if (!config && !getenv("PAN_API_BASE_URL")) {
+        fprintf(stderr, "set PAN_BENCH_CONFIG or PAN_API_BASE_URL to the benchmark's server\n");
+        return 2;
+    }
     if (config && !(client = pan_client_new(config))) {
         fprintf(stderr, "pan_client_new: %s\n", pan_last_error_message());
         return 1;

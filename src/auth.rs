@@ -222,7 +222,7 @@ impl Client {
             wants_date: true,
             pace: None,
         };
-        self.call_until(&req, deadline, read_access_token)
+        self.call_until(&req, deadline, |answer| read_access_token(&answer))
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use once_cell::sync::OnceCell;
 use ureq::http::header::{HeaderName, HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE};
-use ureq::http::Method;
+use ureq::http::{Method, Uri};
 
 use crate::auth::TokenCache;
 use crate::config::{Config, Pins, MAX_RESPONSE_BODY};
@@ -45,7 +45,16 @@ pub struct Client {
     pacer: Pacer,
     /// Where the client's log lines go, if anywhere.
     pub(crate) log: Log,
+    /// The request URIs of the fixed endpoints, parsed once (a clone shares the text).
+    uris: Vec<(&'static str, Uri)>,
 }
+
+/// The endpoints whose path never changes (the progress query carries the task ID).
+const FIXED_PATHS: [&str; 3] = [
+    "/api/v1/offline/download",
+    "/api/v1/oss/offline/download",
+    "/api/v1/access_token",
+];
 
 /// The service's `Platform` header.
 const PLATFORM: HeaderName = HeaderName::from_static("platform");
@@ -137,6 +146,10 @@ impl Client {
         };
         let conns = Connections::new(&config, &base, &tls, route, pins);
         let (create_qps, progress_qps) = config.rates();
+        let uris = FIXED_PATHS
+            .iter()
+            .filter_map(|p| Some((*p, uri(&base, p).ok()?)))
+            .collect();
         Ok(Client {
             config,
             base,
@@ -147,6 +160,7 @@ impl Client {
             route: shown,
             pacer: Pacer::new(create_qps, progress_qps),
             log: Log::default(),
+            uris,
         })
     }
 
@@ -204,7 +218,7 @@ impl Client {
         &self,
         req: &Request<'_>,
         deadline: Instant,
-        read: impl Fn(&Answer) -> Result<T>,
+        read: impl Fn(Answer) -> Result<T>,
     ) -> Result<T> {
         // The tokens the client holds and held are secrets in every call.
         let held = self.tokens.held();
@@ -245,7 +259,7 @@ impl Client {
         token: Option<&Token>,
         held: &[&Secret],
         deadline: Instant,
-        read: &impl Fn(&Answer) -> Result<T>,
+        read: &impl Fn(Answer) -> Result<T>,
     ) -> Result<T> {
         // The secrets this request knows, removed from whatever it hands back.
         let token_secret = token.map(|t| token_secret(t.as_str()));
@@ -305,7 +319,7 @@ impl Client {
             });
             let result = self.send(req, token, deadline, secrets);
             let err = match result {
-                Ok(answer) => return read(&answer).map_err(finish),
+                Ok(answer) => return read(answer).map_err(finish),
                 Err(e) => e,
             };
             let retry_after = match err.retry {
@@ -352,17 +366,17 @@ impl Client {
         let internal = |what: &str| Error::new(Status::Internal, format!("{what} was refused"));
         // An http::Request with ready-made header values: nothing is parsed or checked twice.
         let mut request = ureq::http::Request::new(());
-        *request.uri_mut() = ureq::http::Uri::try_from(format!("{}{}", self.base, req.path))
-            .map_err(|_| internal("the URL"))?;
+        *request.uri_mut() = match self.uris.iter().find(|(p, _)| *p == req.path) {
+            Some((_, uri)) => uri.clone(),
+            None => uri(&self.base, req.path).map_err(|_| internal("the URL"))?,
+        };
         let headers = request.headers_mut();
         headers.insert(PLATFORM, HeaderValue::from_static("open_platform"));
         // The answers are a few hundred bytes: nothing to gain from compression, and nothing
         // to decode it with (an answer compressed anyway is refused below).
         headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
         if let Some(token) = token {
-            let value = HeaderValue::try_from(token.header_value())
-                .map_err(|_| internal("the token's header"))?;
-            headers.insert(AUTHORIZATION, value);
+            headers.insert(AUTHORIZATION, token.header_value());
         }
         if req.body.is_some() {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -424,6 +438,11 @@ impl Client {
         });
         answer
     }
+}
+
+/// The request URI of `path` on `base`.
+fn uri(base: &str, path: &str) -> std::result::Result<Uri, ureq::http::uri::InvalidUri> {
+    Uri::try_from(format!("{base}{path}"))
 }
 
 /// The secrets of one request, without an allocation while they are few (the usual count is

@@ -1,5 +1,6 @@
 //! The response envelope `{"code", "message", "data", "x-traceID"}` and what each answer means.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -42,15 +43,17 @@ impl Answer {
     }
 }
 
+/// The envelope as sent. Its texts borrow from the answer when they hold no escape: a success
+/// copies nothing but the trace ID it hands back, and reads no `message`.
 #[derive(Deserialize)]
-struct Raw {
+struct Raw<'a> {
     code: serde_json::Number,
-    #[serde(default)]
-    message: Option<String>,
+    #[serde(default, borrow)]
+    message: Option<Cow<'a, str>>,
     #[serde(default)]
     data: Data,
-    #[serde(rename = "x-traceID", default)]
-    trace_id: Option<String>,
+    #[serde(rename = "x-traceID", default, borrow)]
+    trace_id: Option<Cow<'a, str>>,
 }
 
 /// The fields of `data` the library reads, read straight from the answer: no map is built
@@ -96,7 +99,8 @@ impl<'de> serde::de::Visitor<'de> for DataVisitor {
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Data, A::Error> {
         let mut data = Data::default();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        // Keys borrowed from the answer (serde's own `Cow<str>` would copy each one).
+        while let Some(key) = crate::json::next_key(&mut map)? {
             let slot = match &*key {
                 "taskID" => &mut data.task_id,
                 "process" => &mut data.process,
@@ -170,15 +174,27 @@ pub(crate) fn interpret(a: &HttpAnswer<'_>) -> Result<Answer, Error> {
     let ok_status = (200..300).contains(&a.status);
     // RFC 8259 §8.1: a parser may ignore a byte-order mark; some gateways send one.
     let body = a.body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(a.body);
-    let raw = match serde_json::from_slice::<Raw>(body) {
-        Ok(raw) => raw,
+    // UTF-8 checked once for the whole answer, not string by string as `from_slice` would.
+    let read = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str::<Raw<'_>>(text),
+        Err(_) => serde_json::from_slice::<Raw<'_>>(body),
+    };
+    match read {
+        Ok(raw) => settle(a, ok_status, raw),
         // Text that is not UTF-8 (a gateway's GBK) or a lone surrogate escape loses only
         // itself (U+FFFD), not the answer's code and trace ID.
-        Err(e) => match mended(body).and_then(|t| serde_json::from_str::<Raw>(&t).ok()) {
-            Some(raw) => raw,
-            None => return Err(no_envelope(a, &e)),
+        Err(e) => match mended(body) {
+            Some(text) => match serde_json::from_str::<Raw<'_>>(&text) {
+                Ok(raw) => settle(a, ok_status, raw),
+                Err(_) => Err(no_envelope(a, &e)),
+            },
+            None => Err(no_envelope(a, &e)),
         },
-    };
+    }
+}
+
+/// What an envelope that could be read says.
+fn settle(a: &HttpAnswer<'_>, ok_status: bool, raw: Raw<'_>) -> Result<Answer, Error> {
     let Some(code) = integral(&raw.code) else {
         if !ok_status {
             return Err(no_envelope(a, &"its `code` is not an integer"));
@@ -193,10 +209,9 @@ pub(crate) fn interpret(a: &HttpAnswer<'_>) -> Result<Answer, Error> {
         .with_retry(Retry::ReadOnly));
     };
     let trace_id = match raw.trace_id {
-        Some(t) => clean_owned(t, MAX_TRACE_ID_CHARS, a.secrets),
+        Some(t) => clean_owned(t.into_owned(), MAX_TRACE_ID_CHARS, a.secrets),
         None => String::new(),
     };
-    let message = clean(raw.message.as_deref().unwrap_or(""), QUOTE_MAX, a.secrets);
     if code == 0 {
         if !ok_status {
             return Err(Error::new(
@@ -220,6 +235,7 @@ pub(crate) fn interpret(a: &HttpAnswer<'_>) -> Result<Answer, Error> {
         });
     }
     let raw_message = raw.message.as_deref().unwrap_or("");
+    let message = clean(raw_message, QUOTE_MAX, a.secrets);
     let (status, retry) = match code {
         _ if raw_message.contains(TASK_LIMIT_MESSAGE) => (Status::TaskLimit, Retry::Unsafe),
         401 if message.contains(TOKEN_LIMIT_MESSAGE) => (Status::TokenLimit, Retry::Unsafe),

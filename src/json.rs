@@ -88,30 +88,121 @@ impl<'de> Visitor<'de> for KeyVisitor {
 /// Not JSON at all → `InvalidJson`; JSON of another type, or a key written twice →
 /// `InvalidArgument`.
 pub(crate) fn parse_object<'a>(text: &'a str, what: &str, max_len: usize) -> Result<Fields<'a>> {
+    check_len(text, what, max_len)?;
+    serde_json::from_str::<Fields>(text).map_err(|e| json_error(text, what, e))
+}
+
+/// Refuses a text longer than `max_len` bytes, naming it.
+pub(crate) fn check_len(text: &str, what: &str, max_len: usize) -> Result<()> {
     if text.len() > max_len {
         return Err(Error::invalid(format!(
             "{what} are {} bytes, more than the limit of {max_len} bytes",
             text.len()
         )));
     }
-    serde_json::from_str::<Fields>(text).map_err(|e| {
-        let status = match e.classify() {
-            serde_json::error::Category::Data => Status::InvalidArgument,
-            _ => Status::InvalidJson,
+    Ok(())
+}
+
+/// The error of reading `text` as the object `what`: not JSON at all → `InvalidJson`; JSON of
+/// another type, or a key written twice → `InvalidArgument`.
+pub(crate) fn json_error(text: &str, what: &str, e: serde_json::Error) -> Error {
+    let status = match e.classify() {
+        serde_json::error::Category::Data => Status::InvalidArgument,
+        _ => Status::InvalidJson,
+    };
+    if status == Status::InvalidArgument && e.to_string().starts_with("invalid type") {
+        // Wrong type at the top: JSON of another type, or not JSON at all? Only the error path
+        // pays for the second look.
+        return match serde_json::from_str::<de::IgnoredAny>(text) {
+            Ok(_) => Error::invalid(format!("{what} must be a JSON object")),
+            Err(e) => Error::new(
+                Status::InvalidJson,
+                format!("{what} are not valid JSON: {e}"),
+            ),
         };
-        if status == Status::InvalidArgument && e.to_string().starts_with("invalid type") {
-            // Wrong type at the top: JSON of another type, or not JSON at all? Only the
-            // error path pays for the second look.
-            return match serde_json::from_str::<de::IgnoredAny>(text) {
-                Ok(_) => Error::invalid(format!("{what} must be a JSON object")),
-                Err(e) => Error::new(
-                    Status::InvalidJson,
-                    format!("{what} are not valid JSON: {e}"),
-                ),
-            };
-        }
-        Error::new(status, format!("{what} are not valid: {e}"))
-    })
+    }
+    Error::new(status, format!("{what} are not valid: {e}"))
+}
+
+/// A member's value where a string or a number is expected: the text borrowed from the input
+/// when it holds no escape, the number as read, or the name of the JSON type that came instead
+/// (whose content is read, within serde_json's depth limit, and dropped).
+pub(crate) enum Scalar<'a> {
+    Str(Cow<'a, str>),
+    Num(serde_json::Number),
+    Other(&'static str),
+}
+
+impl<'de> de::Deserialize<'de> for Scalar<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Scalar<'de>, D::Error> {
+        d.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Scalar<'de>, E> {
+        Ok(Scalar::Str(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Scalar<'de>, E> {
+        Ok(Scalar::Str(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E>(self, v: String) -> std::result::Result<Scalar<'de>, E> {
+        Ok(Scalar::Str(Cow::Owned(v)))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<Scalar<'de>, E> {
+        Ok(Scalar::Num(v.into()))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<Scalar<'de>, E> {
+        Ok(Scalar::Num(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> std::result::Result<Scalar<'de>, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Scalar::Other("a number"), Scalar::Num))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Scalar<'de>, E> {
+        Ok(Scalar::Other("a boolean"))
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Scalar<'de>, E> {
+        Ok(Scalar::Other("null"))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Scalar<'de>, A::Error> {
+        // Read as values, not `IgnoredAny`: serde_json's depth limit then holds inside too.
+        while seq.next_element::<Scalar<'de>>()?.is_some() {}
+        Ok(Scalar::Other("an array"))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Scalar<'de>, A::Error> {
+        while map.next_entry::<Key<'de>, Scalar<'de>>()?.is_some() {}
+        Ok(Scalar::Other("an object"))
+    }
+}
+
+/// An object's key, borrowed from the text when it can be.
+pub(crate) fn next_key<'de, A: MapAccess<'de>>(
+    map: &mut A,
+) -> std::result::Result<Option<Cow<'de, str>>, A::Error> {
+    Ok(map.next_key::<Key<'de>>()?.map(|k| k.0))
 }
 
 /// The JSON type of a value, for messages ("a string", "a number", ...).

@@ -6,7 +6,7 @@ use crate::client::{Auth, Client, Request};
 use crate::config::MIN_POLL_INTERVAL;
 use crate::envelope::{positive_id, Answer};
 use crate::error::{Error, Result, Status};
-use crate::options::{OfflineDownload, Target};
+use crate::options::{Checked, OfflineDownload, Target};
 use crate::pacing::Kind;
 use crate::redact::printable;
 use crate::token::Token;
@@ -75,16 +75,35 @@ impl Client {
         req: &OfflineDownload,
         deadline: Instant,
     ) -> Result<Created> {
+        self.create_until(token, req.target, &req.body()?, deadline)
+    }
+
+    /// Creates a task from options checked where the caller wrote them (the C ABI's path).
+    pub(crate) fn offline_download_checked(
+        &self,
+        token: Option<&Token>,
+        req: &Checked<'_>,
+    ) -> Result<Created> {
+        self.create_until(token, req.target, &req.body(), self.deadline())
+    }
+
+    /// Sends a create request with this body (checked JSON) to `target`'s endpoint.
+    fn create_until(
+        &self,
+        token: Option<&Token>,
+        target: Target,
+        body: &[u8],
+        deadline: Instant,
+    ) -> Result<Created> {
         let deadline = deadline.min(self.deadline());
-        let body = req.body()?;
-        let path = match req.target {
+        let path = match target {
             Target::Drive => "/api/v1/offline/download",
             Target::Image => "/api/v1/oss/offline/download",
         };
         let req = Request {
             what: "create offline download task",
             path,
-            body: Some(&body),
+            body: Some(body),
             auth: Auth::Token(token),
             idempotent: false,
             secret: None,
@@ -94,8 +113,8 @@ impl Client {
         };
         self.call_until(&req, deadline, |answer| {
             Ok(Created {
-                task_id: positive_id(answer, "taskID")?,
-                trace_id: answer.trace_id.clone(),
+                task_id: positive_id(&answer, "taskID")?,
+                trace_id: answer.trace_id,
             })
         })
     }
@@ -138,7 +157,7 @@ impl Client {
             wants_date: false,
             pace: Some(Kind::Progress),
         };
-        self.call_until(&req, deadline, read_progress)
+        self.call_until(&req, deadline, |answer| read_progress(&answer))
     }
 
     /// When a poll of a wait ending at `end` must end: by `end` — except the one poll of a

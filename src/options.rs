@@ -1,10 +1,14 @@
 //! The options of a create request: parsed from the caller's JSON, checked before any traffic.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::json::{parse_object, type_name};
+use crate::json::{check_len, json_error, next_key, Scalar};
 use crate::redact::printable;
 use crate::url::parse_http_url;
 
@@ -82,54 +86,27 @@ impl OfflineDownload {
     /// Parses and checks the caller's JSON options for `target`. Image hosting takes
     /// `businessDirID` (a string) instead of `dirID`; its `type` is set by the library.
     pub fn from_json_for(target: Target, text: &str) -> Result<OfflineDownload> {
-        let fields = parse_object(text, "options", MAX_OPTIONS_LEN)?;
-        let mut url = None;
-        let mut req = OfflineDownload::empty(target);
-        for (key, value) in fields.0 {
-            match (&*key, target) {
-                ("url", _) => url = Some(string_field("url", value)?),
-                ("fileName", _) => req.file_name = Some(string_field("fileName", value)?),
-                ("callBackUrl", _) => req.callback_url = Some(string_field("callBackUrl", value)?),
-                ("dirID", Target::Drive) => req.dir_id = Some(dir_id(value)?),
-                ("businessDirID", Target::Image) => {
-                    req.business_dir_id = Some(string_field("businessDirID", value)?)
-                }
-                (other, _) => {
-                    let keys = match target {
-                        Target::Drive => DRIVE_KEYS,
-                        Target::Image => IMAGE_KEYS,
-                    };
-                    return Err(Error::invalid(format!(
-                        "options: unknown key `{}` (the keys are {keys}; names are case-sensitive)",
-                        printable(other, 64)
-                    )));
-                }
-            }
-        }
-        req.url = url.ok_or_else(|| Error::invalid("options: `url` is required"))?;
-        req.validate()?;
-        Ok(req)
+        let f = Fields::parse(target, text)?;
+        Ok(OfflineDownload {
+            target,
+            url: f.url.into_owned(),
+            file_name: f.file_name.map(Cow::into_owned),
+            dir_id: f.dir_id,
+            callback_url: f.callback_url.map(Cow::into_owned),
+            business_dir_id: f.business_dir_id.map(Cow::into_owned),
+            kind: (target == Target::Image).then_some(1),
+        })
     }
 
     /// Checks every field; the error names the field.
     pub fn validate(&self) -> Result<()> {
-        parse_http_url(&self.url).map_err(|why| Error::invalid(format!("options: `url` {why}")))?;
-        if let Some(cb) = &self.callback_url {
-            parse_http_url(cb)
-                .map_err(|why| Error::invalid(format!("options: `callBackUrl` {why}")))?;
-        }
-        if let Some(name) = &self.file_name {
-            check_file_name(name)?;
-        }
-        if self.business_dir_id.as_deref() == Some("") {
-            return Err(Error::invalid("options: `businessDirID` is empty"));
-        }
-        if self.dir_id == Some(0) {
-            return Err(Error::invalid(
-                "options: `dirID` must be a positive integer (0 is the root folder, which the service refuses)",
-            ));
-        }
-        Ok(())
+        validate(
+            &self.url,
+            self.callback_url.as_deref(),
+            self.file_name.as_deref(),
+            self.business_dir_id.as_deref(),
+            self.dir_id,
+        )
     }
 
     /// The JSON request body.
@@ -139,31 +116,227 @@ impl OfflineDownload {
     }
 }
 
-fn string_field(name: &str, value: Value) -> Result<String> {
-    match value {
-        Value::String(s) => Ok(s),
-        other => Err(Error::invalid(format!(
-            "options: `{name}` must be a string, not {}",
-            type_name(&other)
-        ))),
+/// Options checked where they are, for a call that sends them: the body is the caller's own
+/// text, which holds exactly the checked members (every key known and once, every value of
+/// its type, `dirID` an integer literal) and so is the same JSON value as
+/// [`OfflineDownload::body`] would write; nothing is parsed into owned strings and written
+/// again. Image hosting's `"type":1` is added to it.
+pub(crate) struct Checked<'a> {
+    /// Which endpoint the request is for.
+    pub target: Target,
+    text: &'a str,
+}
+
+impl<'a> Checked<'a> {
+    /// Parses and checks `text` as [`OfflineDownload::from_json_for`] does, with the same
+    /// errors.
+    pub(crate) fn new(target: Target, text: &'a str) -> Result<Checked<'a>> {
+        Fields::parse(target, text)?;
+        Ok(Checked { target, text })
+    }
+
+    /// The request body.
+    pub(crate) fn body(&self) -> Cow<'a, [u8]> {
+        match self.target {
+            Target::Drive => Cow::Borrowed(self.text.as_bytes()),
+            Target::Image => {
+                // A checked object: it ends with `}` and has at least `url` before it.
+                let object = self.text.trim_end();
+                let open = object.strip_suffix('}').unwrap_or(object);
+                Cow::Owned(format!("{open},\"type\":1}}").into_bytes())
+            }
+        }
     }
 }
 
-fn dir_id(value: Value) -> Result<u64> {
+/// The members of a create request as the caller wrote them, borrowed from the text when
+/// they hold no escape.
+struct Fields<'a> {
+    url: Cow<'a, str>,
+    file_name: Option<Cow<'a, str>>,
+    dir_id: Option<u64>,
+    callback_url: Option<Cow<'a, str>>,
+    business_dir_id: Option<Cow<'a, str>>,
+}
+
+impl<'a> Fields<'a> {
+    /// Reads `text` member by member (no `Value` is built) and checks every rule. The first
+    /// error of a member (an unknown key, a wrong type) wins over later ones, but not over
+    /// the text not being JSON: parsing goes on to the end first.
+    fn parse(target: Target, text: &'a str) -> Result<Fields<'a>> {
+        check_len(text, "options", MAX_OPTIONS_LEN)?;
+        let first = RefCell::new(None);
+        let mut de = serde_json::Deserializer::from_str(text);
+        let parsed = FieldsSeed {
+            target,
+            first: &first,
+        }
+        .deserialize(&mut de)
+        .and_then(|f| de.end().map(|()| f))
+        .map_err(|e| json_error(text, "options", e))?;
+        if let Some(e) = first.into_inner() {
+            return Err(e);
+        }
+        let url = parsed
+            .url
+            .ok_or_else(|| Error::invalid("options: `url` is required"))?;
+        validate(
+            &url,
+            parsed.callback_url.as_deref(),
+            parsed.file_name.as_deref(),
+            parsed.business_dir_id.as_deref(),
+            parsed.dir_id,
+        )?;
+        Ok(Fields {
+            url,
+            file_name: parsed.file_name,
+            dir_id: parsed.dir_id,
+            callback_url: parsed.callback_url,
+            business_dir_id: parsed.business_dir_id,
+        })
+    }
+}
+
+/// What the parse found, before `url` is known to be there.
+#[derive(Default)]
+struct Parsed<'a> {
+    url: Option<Cow<'a, str>>,
+    file_name: Option<Cow<'a, str>>,
+    dir_id: Option<u64>,
+    callback_url: Option<Cow<'a, str>>,
+    business_dir_id: Option<Cow<'a, str>>,
+}
+
+struct FieldsSeed<'s> {
+    target: Target,
+    /// The first error of a member, kept while the parse goes on.
+    first: &'s RefCell<Option<Error>>,
+}
+
+impl<'de> DeserializeSeed<'de> for FieldsSeed<'_> {
+    type Value = Parsed<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Parsed<'de>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldsSeed<'_> {
+    type Value = Parsed<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Parsed<'de>, A::Error> {
+        let mut p = Parsed::default();
+        let mut seen = [false; 5];
+        let note = |e: Error| {
+            let mut first = self.first.borrow_mut();
+            if first.is_none() {
+                *first = Some(e);
+            }
+        };
+        while let Some(key) = next_key(&mut map)? {
+            let slot = match (&*key, self.target) {
+                ("url", _) => 0,
+                ("fileName", _) => 1,
+                ("callBackUrl", _) => 2,
+                ("dirID", Target::Drive) => 3,
+                ("businessDirID", Target::Image) => 4,
+                (other, _) => {
+                    let keys = match self.target {
+                        Target::Drive => DRIVE_KEYS,
+                        Target::Image => IMAGE_KEYS,
+                    };
+                    note(Error::invalid(format!(
+                        "options: unknown key `{}` (the keys are {keys}; names are case-sensitive)",
+                        printable(other, 64)
+                    )));
+                    map.next_value::<Scalar<'de>>()?;
+                    continue;
+                }
+            };
+            if std::mem::replace(&mut seen[slot], true) {
+                return Err(de::Error::custom(format_args!(
+                    "key `{}` appears twice",
+                    printable(&key, 64)
+                )));
+            }
+            let value = map.next_value::<Scalar<'de>>()?;
+            let checked = match slot {
+                0 => string_field("url", value).map(|v| p.url = Some(v)),
+                1 => string_field("fileName", value).map(|v| p.file_name = Some(v)),
+                2 => string_field("callBackUrl", value).map(|v| p.callback_url = Some(v)),
+                3 => dir_id(value).map(|v| p.dir_id = Some(v)),
+                _ => string_field("businessDirID", value).map(|v| p.business_dir_id = Some(v)),
+            };
+            if let Err(e) = checked {
+                note(e);
+            }
+        }
+        Ok(p)
+    }
+}
+
+/// Checks every field; the error names the field.
+fn validate(
+    url: &str,
+    callback_url: Option<&str>,
+    file_name: Option<&str>,
+    business_dir_id: Option<&str>,
+    dir_id: Option<u64>,
+) -> Result<()> {
+    parse_http_url(url).map_err(|why| Error::invalid(format!("options: `url` {why}")))?;
+    if let Some(cb) = callback_url {
+        parse_http_url(cb)
+            .map_err(|why| Error::invalid(format!("options: `callBackUrl` {why}")))?;
+    }
+    if let Some(name) = file_name {
+        check_file_name(name)?;
+    }
+    if business_dir_id == Some("") {
+        return Err(Error::invalid("options: `businessDirID` is empty"));
+    }
+    if dir_id == Some(0) {
+        return Err(Error::invalid(
+            "options: `dirID` must be a positive integer (0 is the root folder, which the service refuses)",
+        ));
+    }
+    Ok(())
+}
+
+fn string_field<'a>(name: &str, value: Scalar<'a>) -> Result<Cow<'a, str>> {
+    match value {
+        Scalar::Str(s) => Ok(s),
+        Scalar::Num(_) => Err(type_error(name, "a number")),
+        Scalar::Other(kind) => Err(type_error(name, kind)),
+    }
+}
+
+fn type_error(name: &str, kind: &str) -> Error {
+    Error::invalid(format!("options: `{name}` must be a string, not {kind}"))
+}
+
+fn dir_id(value: Scalar<'_>) -> Result<u64> {
     let bad = |what: &str| {
         Error::invalid(format!(
             "options: `dirID` must be a positive integer, not {what}"
         ))
     };
     match &value {
-        Value::Number(n) => match n.as_u64() {
+        Scalar::Num(n) => match n.as_u64() {
             Some(id) if id > 0 && id <= i64::MAX as u64 => Ok(id),
             Some(0) => Err(bad("0 (the root folder, which the service refuses)")),
             Some(_) => Err(bad("a number above 2^63-1")),
             None if n.is_i64() => Err(bad("a negative number")),
             None => Err(bad("a fraction or out-of-range number")),
         },
-        other => Err(bad(type_name(other))),
+        Scalar::Str(_) => Err(bad("a string")),
+        Scalar::Other(kind) => Err(bad(kind)),
     }
 }
 

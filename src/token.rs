@@ -2,14 +2,21 @@
 
 use std::fmt;
 
+use ureq::http::HeaderValue;
+
 use crate::error::{Error, Result};
 
 /// Longest token accepted, in bytes. Real tokens are JWTs of a few hundred bytes.
 pub const MAX_TOKEN_LEN: usize = 8192;
 
 /// A checked access token. Its `Debug` output is redacted, so it cannot leak through a log line.
+/// Held as its ready `Authorization` value (`Bearer <token>`, marked sensitive): built once,
+/// one allocation, shared by every request that carries it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Token(String);
+pub struct Token(HeaderValue);
+
+/// What precedes the token in its header value.
+const BEARER: &str = "Bearer ";
 
 impl Token {
     /// Checks `raw`: non-empty printable ASCII without spaces (so CR/LF can never reach a
@@ -31,17 +38,27 @@ impl Token {
                 "token has a space, control or non-ASCII character at byte {pos}"
             )));
         }
-        Ok(Token(bare.to_owned()))
+        let mut value = String::with_capacity(BEARER.len() + bare.len());
+        value.push_str(BEARER);
+        value.push_str(bare);
+        // Visible ASCII only (checked above), which a header value always accepts.
+        let mut value = HeaderValue::try_from(value)
+            .map_err(|_| Error::invalid("token cannot be sent in a header"))?;
+        value.set_sensitive(true);
+        Ok(Token(value))
     }
 
     /// The bare token, without `Bearer `.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Visible ASCII after the prefix, as `new` checked.
+        (self.0.as_bytes().get(BEARER.len()..))
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default()
     }
 
     /// The `Authorization` header value.
-    pub(crate) fn header_value(&self) -> String {
-        format!("Bearer {}", self.0)
+    pub(crate) fn header_value(&self) -> HeaderValue {
+        self.0.clone()
     }
 }
 
@@ -67,6 +84,7 @@ mod tests {
         let t = Token::new("Bearer abc.def").expect("valid");
         assert_eq!(t.as_str(), "abc.def");
         assert_eq!(t.header_value(), "Bearer abc.def");
+        assert_eq!(t.as_str(), "abc.def");
         assert_eq!(Token::new("bearer  x").expect("valid").as_str(), "x");
     }
 

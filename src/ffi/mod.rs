@@ -8,7 +8,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use crate::error::{Error, Result, Status};
-use crate::{Callback, Client, Config, OfflineDownload, Progress, Target, Token};
+use crate::options::Checked;
+use crate::{Callback, Client, Config, Progress, Target, Token};
 
 mod bulk;
 mod log;
@@ -106,24 +107,66 @@ pub type PanProgressCallback = Option<
 /// This thread's last error: reset on entry to every fallible `pan_*` call.
 struct Slot {
     status: i32,
-    message: CString,
+    message: CText,
     api_code: i64,
-    trace_id: CString,
+    trace_id: CText,
+}
+
+/// A NUL-terminated text for a getter to hand out, whose buffer is kept: setting it again
+/// reuses the capacity, so a thread's calls allocate nothing here after its first.
+struct CText(Vec<u8>);
+
+impl CText {
+    fn new() -> CText {
+        CText(vec![0])
+    }
+
+    /// Sets the text; interior NULs (which a server could send) become U+FFFD.
+    fn set(&mut self, s: &str) {
+        self.0.clear();
+        if !s.as_bytes().contains(&0) {
+            // The usual text: one copy.
+            self.0.extend_from_slice(s.as_bytes());
+            self.0.push(0);
+            return;
+        }
+        for (i, piece) in s.split('\0').enumerate() {
+            if i > 0 {
+                self.0.extend_from_slice("\u{fffd}".as_bytes());
+            }
+            self.0.extend_from_slice(piece.as_bytes());
+        }
+        self.0.push(0);
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+        self.0.push(0);
+    }
+
+    /// The text without its NUL.
+    fn as_bytes(&self) -> &[u8] {
+        self.0.split_last().map_or(&[], |(_, text)| text)
+    }
+
+    fn as_ptr(&self) -> *const c_char {
+        self.0.as_ptr().cast()
+    }
 }
 
 thread_local! {
     static SLOT: RefCell<Slot> = RefCell::new(Slot {
         status: 0,
-        message: CString::default(),
+        message: CText::new(),
         api_code: 0,
-        trace_id: CString::default(),
+        trace_id: CText::new(),
     });
 }
 
 /// What the string getters return when this thread's storage is gone.
 static EMPTY: &[u8; 1] = b"\0";
 
-/// A C string of `s`; interior NULs (which a server could send) become U+FFFD.
+/// A C string of `s` for the caller to own; interior NULs become U+FFFD.
 fn c_string(s: &str) -> CString {
     CString::new(s.replace('\0', "\u{fffd}")).unwrap_or_default()
 }
@@ -139,12 +182,8 @@ fn with_slot<R>(f: impl FnOnce(&mut Slot) -> R) -> Option<R> {
 
 fn slot_reset() {
     with_slot(|s| {
-        if !s.message.as_bytes().is_empty() {
-            s.message = CString::default();
-        }
-        if !s.trace_id.as_bytes().is_empty() {
-            s.trace_id = CString::default();
-        }
+        s.message.clear();
+        s.trace_id.clear();
         s.api_code = 0;
         s.status = 0;
     });
@@ -154,9 +193,7 @@ fn slot_reset() {
 /// is the one the call itself recorded.
 fn slot_succeeded() {
     with_slot(|s| {
-        if !s.message.as_bytes().is_empty() {
-            s.message = CString::default();
-        }
+        s.message.clear();
         s.api_code = 0;
         s.status = 0;
     });
@@ -165,15 +202,15 @@ fn slot_succeeded() {
 fn slot_set_error(e: &Error) {
     with_slot(|s| {
         s.status = e.status() as i32;
-        s.message = c_string(e.message());
+        s.message.set(e.message());
         s.api_code = e.api_code();
-        s.trace_id = c_string(e.trace_id());
+        s.trace_id.set(e.trace_id());
     });
 }
 
 /// Records the trace ID of a successful answer.
 fn record_trace(trace_id: &str) {
-    with_slot(|s| s.trace_id = c_string(trace_id));
+    with_slot(|s| s.trace_id.set(trace_id));
 }
 
 /// The boundary every fallible export goes through: reset the slot, catch panics, store the
@@ -489,10 +526,10 @@ unsafe fn create(
         let token = unsafe { token_arg(token) }?;
         // SAFETY: as above.
         let json = unsafe { str_arg(json_opts, "json_opts") }?;
-        let opts = OfflineDownload::from_json_for(target, json)?;
+        let opts = Checked::new(target, json)?;
         // SAFETY: as above.
         let client = unsafe { client_arg(client) }?;
-        let created = client.offline_download(token.as_ref(), &opts)?;
+        let created = client.offline_download_checked(token.as_ref(), &opts)?;
         record_trace(&created.trace_id);
         // SAFETY: checked non-NULL above; the caller promises it points to an int64_t.
         unsafe { *task_id_out = created.task_id };
@@ -974,5 +1011,11 @@ mod tests {
     #[test]
     fn interior_nul_from_a_server_does_not_cut_the_message() {
         assert_eq!(c_string("a\0b").to_str().ok(), Some("a\u{fffd}b"));
+        let mut t = CText::new();
+        t.set("x\0y\0");
+        assert_eq!(t.as_bytes(), "x\u{fffd}y\u{fffd}".as_bytes());
+        assert_eq!(t.0.last(), Some(&0));
+        t.clear();
+        assert_eq!(t.as_bytes(), b"");
     }
 }
