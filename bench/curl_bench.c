@@ -33,7 +33,8 @@ static long long task_id(const char *body) {
 
 static const char *url(void) {
     static char u[512];
-    snprintf(u, sizeof u, "%s/api/v1/offline/download", getenv("PAN_API_BASE_URL"));
+    const char *base = getenv("PAN_API_BASE_URL"); /* checked in main */
+    snprintf(u, sizeof u, "%s/api/v1/offline/download", base ? base : "");
     return u;
 }
 
@@ -51,7 +52,11 @@ static CURL *make_handle(struct buf *b, struct curl_slist **headers) {
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 30000L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    if (getenv("BENCH_CA_FILE")) curl_easy_setopt(h, CURLOPT_CAINFO, getenv("BENCH_CA_FILE"));
+    if (getenv("BENCH_CA_FILE")) {
+        curl_easy_setopt(h, CURLOPT_CAINFO, getenv("BENCH_CA_FILE"));
+        /* The suite rustls picks first (its provider offers AES-GCM only): like for like. */
+        curl_easy_setopt(h, CURLOPT_TLS13_CIPHERS, "TLS_AES_128_GCM_SHA256");
+    }
     if (getenv("BENCH_RESOLVE")) {
         static struct curl_slist *resolve; /* set before any thread starts, never freed */
         if (!resolve) resolve = curl_slist_append(NULL, getenv("BENCH_RESOLVE"));
@@ -82,6 +87,10 @@ static void *worker(void *arg) {
 
 int main(int argc, char **argv) {
     double start = now_s();
+    if (!getenv("PAN_API_BASE_URL")) {
+        fprintf(stderr, "set PAN_API_BASE_URL to the benchmark's server\n");
+        return 2;
+    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (argc > 1 && strcmp(argv[1], "--first") == 0) {
         struct buf b;

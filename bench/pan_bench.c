@@ -35,8 +35,8 @@ int main(int argc, char **argv) {
     const char *config = getenv("PAN_BENCH_CONFIG");
     /* Only ever the benchmark's own server: without it the default base URL would be the
      * real service. */
-    if (!config && !getenv("PAN_API_BASE_URL")) {
-        fprintf(stderr, "set PAN_BENCH_CONFIG or PAN_API_BASE_URL to the benchmark's server\n");
+    if (!getenv("PAN_API_BASE_URL") || (config && !strstr(config, "\"baseUrl\""))) {
+        fprintf(stderr, "set PAN_API_BASE_URL (and PAN_BENCH_CONFIG's baseUrl) to the benchmark's server\n");
         return 2;
     }
     if (config && !(client = pan_client_new(config))) {

@@ -9,9 +9,10 @@ resumption). Measures nginx's own ceiling with wrk, then, alternating the two cl
 run:
 
 - calls/s of pan_bench (the library) and curl_bench (libcurl's easy interface, OpenSSL, one
-  reused handle per thread) at 1, 2, 4 and 8 threads, plain and TLS;
-- the first call of a fresh process (exec to first task ID, median of 20 processes), plain
-  and TLS;
+  reused handle per thread, told to use the TLS 1.3 suite rustls picks,
+  TLS_AES_128_GCM_SHA256) at 1, 2, 4 and 8 threads, plain and TLS;
+- the first call of a fresh process (exec to first task ID, median of 20 processes per client,
+  the clients alternating), plain and TLS;
 - a second TLS connection in one process (session resumption), confirmed by nginx's
   $ssl_session_reused;
 - user-space instructions per call (callgrind), heap allocations per call (DHAT) and system
@@ -23,6 +24,7 @@ run:
 Prints the machine, every run and the medians, and writes bench/chart.svg. `--quick` runs a
 short smoke version (for CI: it checks that all of it works; its figures mean little).
 """
+import html
 import json
 import os
 import platform
@@ -62,13 +64,15 @@ def sh(*cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout
 
 
-def machine():
+def machine(started):
     model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                   if line.startswith("model name")), platform.machine())
     nginx = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
     curl = sh("curl-config", "--version").strip() if shutil.which("curl-config") else "libcurl"
     ssl = sh("openssl", "version").strip()
-    return (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} CPUs "
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"started {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}, load average "
+            f"{load} at the end; {os.cpu_count()} CPUs "
             f"({model}); Linux {platform.release()}; {nginx.replace('nginx version: ', '')}; "
             f"{curl} with {ssl}; Python {platform.python_version()}")
 
@@ -205,37 +209,46 @@ def throughput(progs, env, label):
     return runs
 
 
-def first_call(prog, env):
-    """A fresh process's first call: (main() to task ID, exec to exit), medians, in µs."""
-    inproc, wall = [], []
-    for _ in range(FIRST):
-        t0 = time.perf_counter()
-        line = run([prog, "--first"], env)
-        wall.append((time.perf_counter() - t0) * 1e6)
-        inproc.append(field(line, "first_call_us"))
-    return statistics.median(inproc), statistics.median(wall)
+def first_calls(progs, env):
+    """A fresh process's first call of each client, the clients alternating process by
+    process: {name: (main() to task ID, exec to exit)}, medians of FIRST, in µs."""
+    inproc = {n: [] for n in progs}
+    wall = {n: [] for n in progs}
+    for i in range(FIRST):
+        for name, prog in (list(progs.items()) if i % 2 == 0 else list(reversed(progs.items()))):
+            t0 = time.perf_counter()
+            line = run([prog, "--first"], env)
+            wall[name].append((time.perf_counter() - t0) * 1e6)
+            inproc[name].append(field(line, "first_call_us"))
+    return {n: (statistics.median(inproc[n]), statistics.median(wall[n])) for n in progs}
 
 
-def new_connections(prog, env, log):
-    """Three calls, each on a new TLS connection, in 5 processes: the medians of the first call
-    (a full handshake) and of the second and third (which can resume the first session), and
-    the share of those later connections nginx saw resumed ($ssl_session_reused)."""
-    firsts, laters, reused = [], [], 0
-    for _ in range(5):
-        start = os.path.getsize(log) if os.path.exists(log) else 0
-        line = run([prog, "--connections", "3"], env)
-        firsts.append(field(line, "call1_us"))
-        laters += [field(line, "call2_us"), field(line, "call3_us")]
-        time.sleep(0.05)  # nginx writes its log line after the answer
-        with open(log) as f:
-            f.seek(start)
-            flags = [ln.split()[-1] for ln in f.read().splitlines()]
-        reused += sum(1 for x in flags[1:] if x == "r")
-    return statistics.median(firsts), statistics.median(laters), reused / len(laters)
+def new_connections(progs, env, log):
+    """Three calls, each on a new TLS connection, in 5 processes per client (alternating):
+    the medians of the first call (a full handshake) and of the second and third (which can
+    resume the first session), and the share of those later connections nginx saw resumed
+    ($ssl_session_reused)."""
+    firsts = {n: [] for n in progs}
+    laters = {n: [] for n in progs}
+    reused = {n: 0 for n in progs}
+    for i in range(5):
+        for name, prog in (list(progs.items()) if i % 2 == 0 else list(reversed(progs.items()))):
+            start = os.path.getsize(log) if os.path.exists(log) else 0
+            line = run([prog, "--connections", "3"], env)
+            firsts[name].append(field(line, "call1_us"))
+            laters[name] += [field(line, "call2_us"), field(line, "call3_us")]
+            time.sleep(0.05)  # nginx writes its log line after the answer
+            with open(log) as f:
+                f.seek(start)
+                flags = [ln.split()[-1] for ln in f.read().splitlines()]
+            reused[name] += sum(1 for x in flags[1:] if x == "r")
+    return {n: (statistics.median(firsts[n]), statistics.median(laters[n]),
+                reused[n] / len(laters[n])) for n in progs}
 
 
 def per_call(tool_args, parse, prog, env):
-    """A count per call: the difference of two runs of different lengths removes start-up."""
+    """A count per call: the difference of two runs of different lengths removes start-up.
+    Counts, not times: they do not depend on what else runs, so they are not alternated."""
     counts = {}
     for n in ((200, 600) if QUICK else (1000, 3000)):
         out = subprocess.run([*tool_args, prog, "1", str(n)], env=env, capture_output=True,
@@ -275,11 +288,14 @@ def stripped_size(path):
 
 
 def shared_libs(binary):
+    """The shared libraries the binary loads beyond the C runtime (libc, libm, the loader...),
+    which libpan_offline.so also needs: what libcurl brings with it."""
     out = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
+    runtime = re.compile(r"(libc|libm|libpthread|libdl|librt|libgcc_s|libresolv|ld-linux[^ ]*)\.so")
     libs = {}
     for line in out.splitlines():
         m = re.match(r"\s*(\S+) => (\S+)", line)
-        if m and re.match(r"lib(curl|ssl|crypto|nghttp2|ssh2|idn2|psl|gssapi|ldap|rtmp|brotli|zstd|z)\b", m.group(1)):
+        if m and not runtime.match(m.group(1)):
             libs[m.group(1)] = os.path.realpath(m.group(2))
     return libs
 
@@ -305,7 +321,7 @@ def python_side_by_side(env_of):
     return runs
 
 
-def svg_chart(series, ceiling, path):
+def svg_chart(series, ceiling, path, where):
     """Grouped bars: calls/s per thread count for each (label, color, {threads: value})."""
     w, h, left, bottom, top = 720, 380, 70, 50, 56
     peak = max([ceiling] + [v for _, _, s in series for v in s.values()]) * 1.1
@@ -315,6 +331,7 @@ def svg_chart(series, ceiling, path):
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
              f'<rect width="{w}" height="{h}" fill="white"/>',
              f'<text x="{w/2}" y="18" text-anchor="middle" font-size="14">create calls/s on loopback, plain HTTP and TLS (median of {ROUNDS} runs)</text>',
+             f'<text x="{w/2}" y="{h-8}" text-anchor="middle" font-size="10" fill="#666">{html.escape(where)}</text>',
              f'<line x1="{left}" y1="{h-bottom}" x2="{w-10}" y2="{h-bottom}" stroke="black"/>',
              f'<line x1="{left}" y1="{top}" x2="{left}" y2="{h-bottom}" stroke="black"/>']
     for i in range(5):
@@ -339,6 +356,7 @@ def svg_chart(series, ceiling, path):
 
 def main():
     os.makedirs(OUT, exist_ok=True)
+    started = time.time()
     tmp = tempfile.mkdtemp(prefix="pan-bench-")
     ports = {"plain": free_port(), "tls": free_port(), "close": free_port()}
     ca, cert, key = make_pki(tmp)
@@ -351,9 +369,8 @@ def main():
         for mode in ("plain", "tls"):
             r[mode] = throughput(progs, env[mode], mode)
         for mode in ("plain", "tls"):
-            r["first", mode] = {n: first_call(p, env[mode]) for n, p in progs.items()}
-        r["resume"] = {n: new_connections(p, env["close"], os.path.join(tmp, "resumed.log"))
-                       for n, p in progs.items()}
+            r["first", mode] = first_calls(progs, env[mode])
+        r["resume"] = new_connections(progs, env["close"], os.path.join(tmp, "resumed.log"))
         for mode in ("plain", "tls"):
             r["instr", mode] = {n: instructions(p, env[mode]) for n, p in progs.items()}
             r["alloc", mode] = {n: allocations(p, env[mode]) for n, p in progs.items()}
@@ -374,7 +391,8 @@ def main():
     med = {mode: {n: {t: statistics.median(v) for t, v in s.items()} for n, s in r[mode].items()}
            for mode in ("plain", "tls")}
     print()
-    print(f"machine: {machine()}")
+    where = machine(started)
+    print(f"machine: {where}")
     print(f"server: nginx, 1 worker, on loopback, answering the documented example response; its "
           f"plain-HTTP ceiling by wrk (2 threads, 8 connections): {r['ceiling']:,.0f} req/s; TLS: "
           f"a P-256 certificate for {HOST} from a CA made for this run, TLS 1.3")
@@ -434,7 +452,8 @@ def main():
     svg_chart([("pan-offline, HTTP", "#1f77b4", med["plain"]["pan"]),
                ("libcurl, HTTP", "#d62728", med["plain"]["curl"]),
                ("pan-offline, TLS", "#7fb2dc", med["tls"]["pan"]),
-               ("libcurl, TLS", "#ef9a9b", med["tls"]["curl"])], r["ceiling"], chart)
+               ("libcurl, TLS", "#ef9a9b", med["tls"]["curl"])], r["ceiling"], chart,
+              where.split(";")[0] + "; " + where.split(";")[1].strip())
     print(f"\nchart: {os.path.relpath(chart, ROOT)}")
 
 

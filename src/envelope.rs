@@ -217,8 +217,13 @@ fn settle(a: &HttpAnswer<'_>, ok_status: bool, raw: Raw<'_>) -> Result<Answer, E
             return Err(Error::new(
                 Status::HttpStatus,
                 format!(
-                    "HTTP {} with a success envelope (trace ID {trace_id})",
-                    a.status
+                    "HTTP {} with a success envelope (trace ID {})",
+                    a.status,
+                    if trace_id.is_empty() {
+                        "none"
+                    } else {
+                        &trace_id
+                    }
                 ),
             )
             .with_api(0, &trace_id)

@@ -4,37 +4,26 @@
 use crate::{Callback, Config, OfflineDownload, Status, Target};
 
 /// Options: any text is accepted or refused without panicking; what is accepted serialises
-/// to a body that parses back to the same request; and the C ABI's path, which checks the
-/// text where it is and sends it as the body, accepts exactly the same texts, with the same
-/// error, and sends the same JSON value as the serialised request.
+/// to a body that parses back to the same request; and the C ABI's path, which sends the
+/// caller's own text as the body, sends the same JSON value as the serialised request.
 pub fn options(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     for target in [Target::Drive, Target::Image] {
-        let owned = OfflineDownload::from_json_for(target, text);
-        let checked = crate::options::Checked::new(target, text);
-        match (&owned, &checked) {
-            (Ok(req), Ok(c)) => {
-                let sent: serde_json::Value =
-                    serde_json::from_slice(&c.body()).expect("the body sent is JSON");
-                let written: serde_json::Value =
-                    serde_json::from_slice(&req.body().expect("serialises")).expect("JSON");
-                assert_eq!(sent, written, "the body sent is the request's");
-            }
-            (Err(a), Err(b)) => assert_eq!(
-                (a.status(), a.message()),
-                (b.status(), b.message()),
-                "one error"
-            ),
-            _ => panic!("one path accepted what the other refused: {text:?}"),
-        }
-        if let Ok(req) = owned {
-            if target == Target::Drive {
-                let body = serde_json::to_string(&req).expect("an accepted request serialises");
-                let again = OfflineDownload::from_json(&body).expect("its body parses back");
-                assert_eq!(again, req);
-            }
+        let Ok(req) = OfflineDownload::from_json_for(target, text) else {
+            continue;
+        };
+        let checked = crate::options::Checked::new(target, text).expect("the same parse");
+        let sent: serde_json::Value =
+            serde_json::from_slice(&checked.body()).expect("the body sent is JSON");
+        let written: serde_json::Value =
+            serde_json::from_slice(&req.body().expect("serialises")).expect("JSON");
+        assert_eq!(sent, written, "the body sent is the request's");
+        if target == Target::Drive {
+            let body = serde_json::to_string(&req).expect("an accepted request serialises");
+            let again = OfflineDownload::from_json(&body).expect("its body parses back");
+            assert_eq!(again, req);
         }
     }
 }

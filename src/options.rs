@@ -132,6 +132,8 @@ impl<'a> Checked<'a> {
     /// errors.
     pub(crate) fn new(target: Target, text: &'a str) -> Result<Checked<'a>> {
         Fields::parse(target, text)?;
+        // The JSON whitespace around the object (RFC 8259 §2) is not sent.
+        let text = text.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'));
         Ok(Checked { target, text })
     }
 
@@ -140,9 +142,8 @@ impl<'a> Checked<'a> {
         match self.target {
             Target::Drive => Cow::Borrowed(self.text.as_bytes()),
             Target::Image => {
-                // A checked object: it ends with `}` and has at least `url` before it.
-                let object = self.text.trim_end();
-                let open = object.strip_suffix('}').unwrap_or(object);
+                // A checked, trimmed object: it ends with `}` and has `url` before it.
+                let open = self.text.strip_suffix('}').unwrap_or(self.text);
                 Cow::Owned(format!("{open},\"type\":1}}").into_bytes())
             }
         }
@@ -487,6 +488,24 @@ mod tests {
         ] {
             let e = OfflineDownload::from_json_for(Target::Image, json).expect_err(json);
             assert!(e.message().contains(want), "{json}: {}", e.message());
+        }
+    }
+
+    #[test]
+    fn the_c_abi_sends_the_callers_text_trimmed_and_image_hosting_gets_its_type() {
+        let c = Checked::new(
+            Target::Drive,
+            " \n{\"url\":\"http://x/\", \"dirID\":7}\r\n\t",
+        )
+        .expect("valid");
+        assert_eq!(&*c.body(), br#"{"url":"http://x/", "dirID":7}"#);
+        let c = Checked::new(Target::Image, "{\"url\":\"http://x/a.png?}\"} \n").expect("valid");
+        assert_eq!(&*c.body(), br#"{"url":"http://x/a.png?}","type":1}"#);
+        for bad in [
+            "{\"url\":\"http://x/\"} x",
+            "\u{feff}{\"url\":\"http://x/\"}",
+        ] {
+            assert!(Checked::new(Target::Drive, bad).is_err(), "{bad:?}");
         }
     }
 

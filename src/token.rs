@@ -34,6 +34,8 @@ impl Token {
         }
         // Say where the offending byte is, never what the token is.
         if let Some(pos) = bare.bytes().position(|b| !(0x21..=0x7e).contains(&b)) {
+            // Counted in the caller's string, `Bearer ` included.
+            let pos = pos + (raw.len() - bare.len());
             return Err(Error::invalid(format!(
                 "token has a space, control or non-ASCII character at byte {pos}"
             )));
@@ -86,6 +88,12 @@ mod tests {
         assert_eq!(t.header_value(), "Bearer abc.def");
         assert_eq!(t.as_str(), "abc.def");
         assert_eq!(Token::new("bearer  x").expect("valid").as_str(), "x");
+    }
+
+    #[test]
+    fn a_bad_byte_is_located_in_the_callers_string() {
+        let e = Token::new("Bearer Bearer test-token").expect_err("space");
+        assert!(e.message().contains("at byte 13"), "{}", e.message());
     }
 
     #[test]
