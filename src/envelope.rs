@@ -1,6 +1,5 @@
 //! The response envelope `{"code", "message", "data", "x-traceID"}` and what each answer means.
 
-use std::borrow::Cow;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -11,6 +10,7 @@ use ureq::http::header::{
 use ureq::http::HeaderMap;
 
 use crate::error::{Error, Retry, Status, MAX_TRACE_ID_CHARS};
+use crate::json::Text;
 use crate::redact::{clean, clean_owned, printable, Secret};
 
 /// The message with which the service tells "too many tokens" apart from an invalid token.
@@ -49,11 +49,11 @@ impl Answer {
 struct Raw<'a> {
     code: serde_json::Number,
     #[serde(default, borrow)]
-    message: Option<Cow<'a, str>>,
+    message: Option<Text<'a>>,
     #[serde(default)]
     data: Data,
     #[serde(rename = "x-traceID", default, borrow)]
-    trace_id: Option<Cow<'a, str>>,
+    trace_id: Option<Text<'a>>,
 }
 
 /// The fields of `data` the library reads, read straight from the answer: no map is built
@@ -209,7 +209,7 @@ fn settle(a: &HttpAnswer<'_>, ok_status: bool, raw: Raw<'_>) -> Result<Answer, E
         .with_retry(Retry::ReadOnly));
     };
     let trace_id = match raw.trace_id {
-        Some(t) => clean_owned(t.into_owned(), MAX_TRACE_ID_CHARS, a.secrets),
+        Some(t) => clean_owned(t.0.into_owned(), MAX_TRACE_ID_CHARS, a.secrets),
         None => String::new(),
     };
     if code == 0 {
@@ -239,7 +239,7 @@ fn settle(a: &HttpAnswer<'_>, ok_status: bool, raw: Raw<'_>) -> Result<Answer, E
             },
         });
     }
-    let raw_message = raw.message.as_deref().unwrap_or("");
+    let raw_message = raw.message.as_ref().map_or("", |m| &*m.0);
     let message = clean(raw_message, QUOTE_MAX, a.secrets);
     let (status, retry) = match code {
         _ if raw_message.contains(TASK_LIMIT_MESSAGE) => (Status::TaskLimit, Retry::Unsafe),

@@ -63,8 +63,22 @@ pub(crate) fn exchange(
     }
     let mut call = Call::new(request).map_err(before)?;
     if let Some(b) = body {
-        call.header(CONTENT_LENGTH, HeaderValue::from(b.len()))
-            .map_err(before)?;
+        // Digits written on the stack: one allocation for the value, where `From<usize>`
+        // takes two.
+        let mut digits = [0u8; 20];
+        let mut n = b.len();
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let length = HeaderValue::from_bytes(&digits[at..])
+            .map_err(|e| before(ureq::http::Error::from(e)))?;
+        call.header(CONTENT_LENGTH, length).map_err(before)?;
     }
     call.header(USER_AGENT, user_agent.clone())
         .map_err(before)?;

@@ -61,6 +61,16 @@ impl<'de> de::Deserialize<'de> for Key<'de> {
     }
 }
 
+/// A string value borrowed from the text when it holds no escape, for `Option` fields of a
+/// derived struct (where serde's `borrow` does not reach into the `Option`).
+pub(crate) struct Text<'a>(pub(crate) Cow<'a, str>);
+
+impl<'de: 'a, 'a> de::Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Text<'a>, D::Error> {
+        Ok(Text(d.deserialize_str(KeyVisitor)?.0))
+    }
+}
+
 struct KeyVisitor;
 
 impl<'de> Visitor<'de> for KeyVisitor {

@@ -50,6 +50,38 @@ impl Token {
         Ok(Token(value))
     }
 
+    /// [`Token::new`] for a token this thread used lately: the checked value is reused (a
+    /// clone shares its bytes), so a program that passes the same token to every call does not
+    /// build and copy it each time. Up to four tokens per thread are kept, as the secret
+    /// removal's own cache of them does (`redact::token_secret`).
+    pub(crate) fn recent(raw: &str) -> Result<Token> {
+        thread_local! {
+            static RECENT: std::cell::RefCell<Vec<(Box<str>, Token)>> =
+                const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let found = RECENT.try_with(|r| {
+            r.try_borrow()
+                .ok()?
+                .iter()
+                .find(|(t, _)| **t == *raw)
+                .map(|(_, token)| token.clone())
+        });
+        if let Ok(Some(token)) = found {
+            return Ok(token);
+        }
+        let token = Token::new(raw)?;
+        // During thread teardown the cache is gone: the token is simply not kept.
+        let _ = RECENT.try_with(|r| {
+            if let Ok(mut r) = r.try_borrow_mut() {
+                if r.len() >= 4 {
+                    r.remove(0);
+                }
+                r.push((raw.into(), token.clone()));
+            }
+        });
+        Ok(token)
+    }
+
     /// The bare token, without `Bearer `.
     pub fn as_str(&self) -> &str {
         // Visible ASCII after the prefix, as `new` checked.
@@ -88,6 +120,24 @@ mod tests {
         assert_eq!(t.header_value(), "Bearer abc.def");
         assert_eq!(t.as_str(), "abc.def");
         assert_eq!(Token::new("bearer  x").expect("valid").as_str(), "x");
+    }
+
+    #[test]
+    fn a_recent_token_is_the_same_token_and_a_bad_one_is_never_kept() {
+        let a = Token::recent("abc.def").expect("valid");
+        assert_eq!(Token::recent("abc.def").expect("valid"), a);
+        assert_eq!(
+            Token::recent("Bearer abc.def").expect("valid").as_str(),
+            "abc.def"
+        );
+        for _ in 0..2 {
+            assert!(Token::recent("bad token").is_err());
+        }
+        for i in 0..6 {
+            let t = format!("tok{i}");
+            assert_eq!(Token::recent(&t).expect("valid").as_str(), t);
+        }
+        assert_eq!(Token::recent("abc.def").expect("valid"), a);
     }
 
     #[test]

@@ -279,7 +279,7 @@ unsafe fn opt_str_arg<'a>(p: *const c_char, name: &str) -> Result<Option<&'a str
 unsafe fn token_arg(token: *const c_char) -> Result<Option<Token>> {
     // SAFETY: as promised by the caller.
     unsafe { opt_str_arg(token, "token") }?
-        .map(Token::new)
+        .map(Token::recent)
         .transpose()
 }
 
