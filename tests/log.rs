@@ -219,6 +219,23 @@ fn setting_and_clearing_the_log_while_other_threads_call_is_safe() {
     unsafe { pan_client_free(client as *mut PanClient) };
 }
 
+/// One progress query on `client` (a live `*const PanClient` as an address), whatever it
+/// answers: a call that writes log lines.
+fn query_progress(client: usize) {
+    let tok = c(support::TOKEN);
+    let (mut pct, mut status) = (0.0, 0);
+    // SAFETY: valid pointers; the caller keeps the client alive.
+    unsafe {
+        pan_offline_download_progress(
+            client as *const PanClient,
+            tok.as_ptr(),
+            394756,
+            &mut pct,
+            &mut status,
+        )
+    };
+}
+
 /// What a host program hands the log as user data and retires right after clearing it.
 struct Slot {
     retired: std::sync::atomic::AtomicBool,
@@ -256,20 +273,8 @@ fn once_the_log_is_cleared_or_replaced_the_old_callback_is_never_called_again() 
         .map(|_| {
             let stop = stop.clone();
             std::thread::spawn(move || {
-                let tok = c(support::TOKEN);
-                let mut pct = 0.0;
-                let mut status = 0;
                 while !stop.load(SeqCst) {
-                    // SAFETY: valid pointers; the client outlives the threads.
-                    unsafe {
-                        pan_offline_download_progress(
-                            client as *const PanClient,
-                            tok.as_ptr(),
-                            394756,
-                            &mut pct,
-                            &mut status,
-                        )
-                    };
+                    query_progress(client);
                 }
             })
         })
@@ -333,18 +338,7 @@ fn once_the_log_is_cleared_or_replaced_the_old_callback_is_never_called_again() 
         )
     };
     assert_eq!(rc, PAN_OK);
-    let (mut pct, mut status) = (0.0, 0);
-    let tok = c(support::TOKEN);
-    // SAFETY: valid pointers.
-    unsafe {
-        pan_offline_download_progress(
-            client as *const PanClient,
-            tok.as_ptr(),
-            394756,
-            &mut pct,
-            &mut status,
-        )
-    };
+    query_progress(client);
     assert_eq!(result.load(SeqCst), PAN_ERR_INVALID_ARGUMENT);
     // SAFETY: valid pointer.
     unsafe { pan_client_set_log(client as *mut PanClient, 0, None, ptr::null_mut()) };
