@@ -9,24 +9,16 @@ cd "$(dirname "$0")/.."
 dir=target/debug/c-tests
 inc=include
 
-# A fresh emulator for each program: each starts from no tasks and no live tokens (the
-# emulator, like the service, refuses a fourth live token of one client).
-start_emulator() {
-  coproc EMU { exec python3 tests/emulator/pan_emulator.py --watch-stdin --max-seconds 1800; }
-  read -r line <&"${EMU[0]}"
-  export PAN_API_BASE_URL=${line#PAN_EMULATOR_URL=}
-}
-stop_emulator() {
-  kill "$EMU_PID" 2>/dev/null || true
-  wait "$EMU_PID" 2>/dev/null || true
-}
+# A fresh emulator for each program (start_emulator 1800): each starts from no tasks and no
+# live tokens (the emulator, like the service, refuses a fourth live token of one client).
+source .ci/lib.sh
 status=0
 
 echo "-- valgrind memcheck"
 for prog in test_abi_shared test_abi_static test_workflow test_host; do
   [ -x "$dir/$prog" ] || { echo "$dir/$prog is missing: run cargo test first"; exit 1; }
   log="$dir/$prog.valgrind.log"
-  start_emulator
+  start_emulator 1800
   if ! valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
       --log-file="$log" "$dir/$prog" >"$dir/$prog.out"; then
     status=1
@@ -43,7 +35,7 @@ for src in test_abi test_workflow test_host; do
   out="$dir/${src}_asan"
   cc -std=c11 -Wall -Wextra -Werror -pedantic -g -pthread "${san[@]}" -I"$inc" "tests/c/$src.c" \
      -Ltarget/debug/deps -lpan_offline -Wl,-rpath,"$PWD/target/debug/deps" -o "$out"
-  start_emulator
+  start_emulator 1800
   if ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
       "$out" >"$out.out" 2>"$out.err"; then
     echo "$src (ASan+UBSan): $(tail -n 1 "$out.out")"
@@ -58,7 +50,7 @@ echo "-- soak: 100,000 calls, RSS"
 cargo build --quiet --release --lib
 cc -std=c11 -O2 -Wall -Wextra -Werror -pedantic -I"$inc" tests/c/soak.c -Ltarget/release -lpan_offline \
    -Wl,-rpath,"$PWD/target/release" -o "$dir/soak"
-start_emulator
+start_emulator 1800
 "$dir/soak" 100000 | tee "$dir/soak.out" | tail -n 4 || status=1
 stop_emulator
 

@@ -4,6 +4,7 @@
 # find_package(pan_offline CONFIG) (both targets), and run them against the emulator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source .ci/lib.sh
 if ! cargo cinstall --version >/dev/null 2>&1; then
   command -v pkg-config >/dev/null && [ -f /usr/include/openssl/ssl.h ] || {
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pkg-config libssl-dev; }
@@ -28,7 +29,7 @@ test -n "$soname" && test -e "$prefix/lib/$soname"
 test -f "$prefix/lib/cmake/pan_offline/pan_offlineConfig.cmake"
 test -f "$prefix/lib/cmake/pan_offline/pan_offlineConfigVersion.cmake"
 # The committed version file is what CMake's own helper writes for Cargo.toml's version.
-version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+version=$(cargo_version)
 cmake -DVERSION="$version" -DOUT="$PWD/target/pan_offlineConfigVersion.cmake" -P cmake/version.cmake
 cmp cmake/pan_offlineConfigVersion.cmake target/pan_offlineConfigVersion.cmake
 
@@ -43,9 +44,7 @@ cc -std=c11 -Wall -Wextra -Werror -pedantic -pthread tests/c/test_abi.c $(pkg-co
    "$prefix/lib/libpan_offline.a" $(pkg-config --libs-only-l --static pan_offline | sed 's/-lpan_offline//') \
    -o "$out/test_abi_pc_static"
 
-coproc EMU { exec python3 tests/emulator/pan_emulator.py --watch-stdin --max-seconds 600; }
-read -r line <&"${EMU[0]}"
-export PAN_API_BASE_URL=${line#PAN_EMULATOR_URL=}
+start_emulator
 "$out/test_abi_pc" | tail -n 1
 "$out/test_abi_pc_static" | tail -n 1
 

@@ -5,6 +5,7 @@
 # server's code and the trace ID) and bad usage (2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source .ci/lib.sh
 prefix=$PWD/target/cinstall
 test -f "$prefix/lib/pkgconfig/pan_offline.pc" || { echo "run .ci/cinstall.sh first"; exit 1; }
 missing=()
@@ -22,9 +23,7 @@ export GOCACHE=$PWD/target/go-cache GOPATH=$PWD/target/go GOFLAGS=-mod=mod GOTOO
 (cd examples-go && go vet . && go build -o ../target/go-example .)
 (cd examples-node && npm ci --no-audit --no-fund --silent)
 
-coproc EMU { exec python3 tests/emulator/pan_emulator.py --watch-stdin --max-seconds 600; }
-read -r line <&"${EMU[0]}"
-export PAN_API_BASE_URL=${line#PAN_EMULATOR_URL=}
+start_emulator
 
 expect() { # expect EXIT_CODE PATTERN -- command...
   local want=$1 pattern=$2; shift 3

@@ -5,6 +5,7 @@
 # PAN_OFFLINE_LIB and no PYTHONPATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source .ci/lib.sh
 venv=$PWD/target/ci-venv
 rm -rf "$venv" target/ci-wheels
 python3 -m venv "$venv"
@@ -17,7 +18,7 @@ wheel=$(ls target/ci-wheels/pan_offline-*.whl)
 echo "wheel: $wheel"
 case "$wheel" in *-none-any.whl) echo "not a platform wheel"; exit 1 ;; esac
 python3 -m zipfile -l "$wheel" | grep -q 'pan_offline/_native.*\.so' || { echo "no library in the wheel"; exit 1; }
-version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+version=$(cargo_version)
 case "$wheel" in */pan_offline-"$version"-*) ;; *) echo "python/pyproject.toml's version is not $version"; exit 1 ;; esac
 "$venv/bin/auditwheel" show "$wheel" | tee target/ci-wheels/auditwheel.txt
 grep -q 'platform tag: "manylinux_' target/ci-wheels/auditwheel.txt
@@ -28,9 +29,7 @@ echo "== mypy --strict: the package and an example"
 (cd python && "$venv/bin/mypy" --strict pan_offline examples/create_and_wait.py)
 
 echo "== the module's tests against the installed package"
-coproc EMU { exec python3 tests/emulator/pan_emulator.py --watch-stdin --max-seconds 600; }
-read -r line <&"${EMU[0]}"
-export PAN_API_BASE_URL=${line#PAN_EMULATOR_URL=}
+start_emulator
 # From a directory without the sources, so `import pan_offline` can only find the installed one.
 (cd /tmp && env -u PAN_OFFLINE_LIB -u PYTHONPATH PAN_OFFLINE_EXPECT_INSTALLED=1 \
    "$venv/bin/python" "$OLDPWD/tests/python/test_module.py" -v 2>&1 | tail -n 25)

@@ -9,6 +9,7 @@
 # .ci/go-node.sh install (cargo-c, cmake, Go, npm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source .ci/lib.sh
 root=$PWD
 run=$root/target/readme-run
 rm -rf "$run"
@@ -35,9 +36,8 @@ test -x "$run/work/app"
 ! readelf -d "$run/work/app_static" | grep -q 'NEEDED.*libpan_offline' ||
   { echo "the README's static build needs libpan_offline.so"; exit 1; }
 
-coproc EMU { exec python3 tests/emulator/pan_emulator.py --watch-stdin --max-seconds 600; }
-read -r line <&"${EMU[0]}"
-export PAN_API_BASE_URL=${line#PAN_EMULATOR_URL=} PAN_TOKEN=test-token
+start_emulator
+export PAN_TOKEN=test-token
 libdir=$(pkg-config --variable=libdir pan_offline)
 export LD_LIBRARY_PATH=$libdir
 

@@ -189,14 +189,20 @@ def wrk_ceiling(base):
     return float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
 
 
+def alternating(items, round_no):
+    """The clients in this round's order: as given in even rounds, reversed in odd ones, so
+    that neither always runs first."""
+    items = list(items)
+    return items if round_no % 2 == 0 else items[::-1]
+
+
 def throughput(progs, env, label):
     """calls/s of each client at each thread count: ROUNDS runs, the clients alternating (and
     their order swapped every round)."""
     runs = {name: {t: [] for t in THREADS} for name in progs}
     for r in range(ROUNDS):
         for t in THREADS:
-            order = list(progs.items()) if r % 2 == 0 else list(reversed(progs.items()))
-            for name, prog in order:
+            for name, prog in alternating(progs.items(), r):
                 for _attempt in range(3):
                     line = run([prog, str(t), str(TOTAL // t)], env, check=False)
                     if line and field(line, "failed") == 0:
@@ -215,7 +221,7 @@ def first_calls(progs, env):
     inproc = {n: [] for n in progs}
     wall = {n: [] for n in progs}
     for i in range(FIRST):
-        for name, prog in (list(progs.items()) if i % 2 == 0 else list(reversed(progs.items()))):
+        for name, prog in alternating(progs.items(), i):
             t0 = time.perf_counter()
             line = run([prog, "--first"], env)
             wall[name].append((time.perf_counter() - t0) * 1e6)
@@ -232,7 +238,7 @@ def new_connections(progs, env, log):
     laters = {n: [] for n in progs}
     reused = {n: 0 for n in progs}
     for i in range(5):
-        for name, prog in (list(progs.items()) if i % 2 == 0 else list(reversed(progs.items()))):
+        for name, prog in alternating(progs.items(), i):
             start = os.path.getsize(log) if os.path.exists(log) else 0
             line = run([prog, "--connections", "3"], env)
             firsts[name].append(field(line, "call1_us"))
@@ -312,7 +318,7 @@ def python_side_by_side(env_of):
         for t in (1, 4):
             cell = {n: [] for n in names}
             for r in range(PY_ROUNDS):
-                for name in (names if r % 2 == 0 else tuple(reversed(names))):
+                for name in alternating(names, r):
                     line = run([py, script, name, str(t), str(PY_TOTAL // t)], env)
                     if field(line, "failed") != 0:
                         raise SystemExit(f"python {name} failed: {line}")

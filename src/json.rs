@@ -37,7 +37,7 @@ impl<'de> Visitor<'de> for FieldsVisitor {
         mut map: A,
     ) -> std::result::Result<Fields<'de>, A::Error> {
         let mut fields: Vec<(Cow<'de, str>, Value)> = Vec::with_capacity(4);
-        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
             if fields.iter().any(|(k, _)| *k == key) {
                 return Err(de::Error::custom(format_args!(
                     "key `{}` appears twice",
@@ -51,45 +51,36 @@ impl<'de> Visitor<'de> for FieldsVisitor {
     }
 }
 
-/// An object's key, borrowed from the text when it can be (serde's own `Cow<str>` always
-/// copies).
-struct Key<'de>(Cow<'de, str>);
-
-impl<'de> de::Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Key<'de>, D::Error> {
-        d.deserialize_str(KeyVisitor)
-    }
-}
-
-/// A string value borrowed from the text when it holds no escape, for `Option` fields of a
-/// derived struct (where serde's `borrow` does not reach into the `Option`).
+/// A string (an object's key, or a value) borrowed from the text when it holds no escape:
+/// serde's own `Cow<str>` always copies, and its `borrow` does not reach into an `Option`
+/// field of a derived struct.
 pub(crate) struct Text<'a>(pub(crate) Cow<'a, str>);
 
 impl<'de: 'a, 'a> de::Deserialize<'de> for Text<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Text<'a>, D::Error> {
-        Ok(Text(d.deserialize_str(KeyVisitor)?.0))
+        Ok(Text(d.deserialize_str(TextVisitor)?))
     }
 }
 
-struct KeyVisitor;
+struct TextVisitor;
 
-impl<'de> Visitor<'de> for KeyVisitor {
-    type Value = Key<'de>;
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Cow<'de, str>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a key")
+        f.write_str("a string")
     }
 
-    fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Key<'de>, E> {
-        Ok(Key(Cow::Borrowed(v)))
+    fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(v))
     }
 
-    fn visit_str<E>(self, v: &str) -> std::result::Result<Key<'de>, E> {
-        Ok(Key(Cow::Owned(v.to_owned())))
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v.to_owned()))
     }
 
-    fn visit_string<E>(self, v: String) -> std::result::Result<Key<'de>, E> {
-        Ok(Key(Cow::Owned(v)))
+    fn visit_string<E>(self, v: String) -> std::result::Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v))
     }
 }
 
@@ -203,7 +194,7 @@ impl<'de> Visitor<'de> for ScalarVisitor {
         self,
         mut map: A,
     ) -> std::result::Result<Scalar<'de>, A::Error> {
-        while map.next_entry::<Key<'de>, Scalar<'de>>()?.is_some() {}
+        while map.next_entry::<Text<'de>, Scalar<'de>>()?.is_some() {}
         Ok(Scalar::Other("an object"))
     }
 }
@@ -212,7 +203,7 @@ impl<'de> Visitor<'de> for ScalarVisitor {
 pub(crate) fn next_key<'de, A: MapAccess<'de>>(
     map: &mut A,
 ) -> std::result::Result<Option<Cow<'de, str>>, A::Error> {
-    Ok(map.next_key::<Key<'de>>()?.map(|k| k.0))
+    Ok(map.next_key::<Text<'de>>()?.map(|k| k.0))
 }
 
 /// The JSON type of a value, for messages ("a string", "a number", ...).

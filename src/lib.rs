@@ -41,6 +41,7 @@ mod offline;
 mod options;
 pub(crate) mod pacing;
 mod proxy;
+mod recent;
 mod redact;
 mod tcp;
 mod tls;

@@ -21,6 +21,8 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use crate::recent::{recent, Cache};
+
 /// What replaces a secret.
 pub(crate) const REDACTED: &str = "<redacted>";
 /// The length in bytes of the shortest piece of a secret that is looked for.
@@ -73,29 +75,14 @@ impl Secret {
 /// (building one costs a few thousand instructions; looking one up costs a comparison).
 pub(crate) fn token_secret(token: &str) -> Rc<Secret> {
     thread_local! {
-        static RECENT: RefCell<Vec<(Box<str>, Rc<Secret>)>> = const { RefCell::new(Vec::new()) };
+        static RECENT: Cache<Rc<Secret>> = const { RefCell::new(Vec::new()) };
     }
-    let found = RECENT.try_with(|r| {
-        r.try_borrow()
-            .ok()?
-            .iter()
-            .find(|(t, _)| **t == *token)
-            .map(|(_, s)| Rc::clone(s))
-    });
-    if let Ok(Some(s)) = found {
-        return s;
+    match recent(&RECENT, token, |t| {
+        Ok::<_, std::convert::Infallible>(Rc::new(Secret::new(t)))
+    }) {
+        Ok(s) => s,
+        Err(never) => match never {},
     }
-    let s = Rc::new(Secret::new(token));
-    // During thread teardown the cache is gone: the secret is simply not kept.
-    let _ = RECENT.try_with(|r| {
-        if let Ok(mut r) = r.try_borrow_mut() {
-            if r.len() >= 4 {
-                r.remove(0);
-            }
-            r.push((token.into(), Rc::clone(&s)));
-        }
-    });
-    s
 }
 
 /// `text` with every piece of every secret, in any encoding, replaced by `<redacted>`.

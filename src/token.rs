@@ -5,6 +5,7 @@ use std::fmt;
 use ureq::http::HeaderValue;
 
 use crate::error::{Error, Result};
+use crate::recent::{recent, Cache};
 
 /// Longest token accepted, in bytes. Real tokens are JWTs of a few hundred bytes.
 pub const MAX_TOKEN_LEN: usize = 8192;
@@ -52,34 +53,13 @@ impl Token {
 
     /// [`Token::new`] for a token this thread used lately: the checked value is reused (a
     /// clone shares its bytes), so a program that passes the same token to every call does not
-    /// build and copy it each time. Up to four tokens per thread are kept, as the secret
-    /// removal's own cache of them does (`redact::token_secret`).
+    /// build and copy it each time (the thread's cache of [`crate::recent`], as the secret
+    /// removal's prepared tokens). A refused token is not kept.
     pub(crate) fn recent(raw: &str) -> Result<Token> {
         thread_local! {
-            static RECENT: std::cell::RefCell<Vec<(Box<str>, Token)>> =
-                const { std::cell::RefCell::new(Vec::new()) };
+            static RECENT: Cache<Token> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        let found = RECENT.try_with(|r| {
-            r.try_borrow()
-                .ok()?
-                .iter()
-                .find(|(t, _)| **t == *raw)
-                .map(|(_, token)| token.clone())
-        });
-        if let Ok(Some(token)) = found {
-            return Ok(token);
-        }
-        let token = Token::new(raw)?;
-        // During thread teardown the cache is gone: the token is simply not kept.
-        let _ = RECENT.try_with(|r| {
-            if let Ok(mut r) = r.try_borrow_mut() {
-                if r.len() >= 4 {
-                    r.remove(0);
-                }
-                r.push((raw.into(), token.clone()));
-            }
-        });
-        Ok(token)
+        recent(&RECENT, raw, Token::new)
     }
 
     /// The bare token, without `Bearer `.

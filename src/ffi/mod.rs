@@ -166,9 +166,11 @@ thread_local! {
 /// What the string getters return when this thread's storage is gone.
 static EMPTY: &[u8; 1] = b"\0";
 
-/// A C string of `s` for the caller to own; interior NULs become U+FFFD.
+/// A C string of `s` for the caller to own, by [`CText::set`]'s rule.
 fn c_string(s: &str) -> CString {
-    CString::new(s.replace('\0', "\u{fffd}")).unwrap_or_default()
+    let mut text = CText(Vec::with_capacity(s.len() + 1));
+    text.set(s);
+    CString::from_vec_with_nul(text.0).unwrap_or_default()
 }
 
 /// Runs `f` on this thread's slot. When the thread's storage is gone — a getter called from

@@ -1,0 +1,43 @@
+//! A thread's last few values made from a token, reused while the thread keeps passing the same
+//! token: a C program usually passes the same string to every call, and building what the
+//! library makes of it (its checked header value, its prepared secret) costs more than a
+//! comparison.
+
+use std::cell::RefCell;
+use std::thread::LocalKey;
+
+/// How many tokens a thread's cache keeps.
+const KEPT: usize = 4;
+
+/// A thread's cache: the token and what was made of it, oldest first.
+pub(crate) type Cache<T> = RefCell<Vec<(Box<str>, T)>>;
+
+/// The value `cache` holds for `key`, or `make(key)`, kept for next time when it succeeds.
+/// During thread teardown, or when the cache is in use further up this thread's stack, the
+/// value is made and not kept.
+pub(crate) fn recent<T: Clone, E>(
+    cache: &'static LocalKey<Cache<T>>,
+    key: &str,
+    make: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, E> {
+    let found = cache.try_with(|c| {
+        c.try_borrow()
+            .ok()?
+            .iter()
+            .find(|(k, _)| **k == *key)
+            .map(|(_, v)| v.clone())
+    });
+    if let Ok(Some(v)) = found {
+        return Ok(v);
+    }
+    let v = make(key)?;
+    let _ = cache.try_with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            if c.len() >= KEPT {
+                c.remove(0);
+            }
+            c.push((key.into(), v.clone()));
+        }
+    });
+    Ok(v)
+}
