@@ -245,7 +245,7 @@ fn read_access_token(answer: &Answer) -> Result<AccessToken> {
     Ok(AccessToken {
         token,
         expires_at,
-        trace_id: answer.trace_id.clone(),
+        trace_id: answer.trace_id.as_str().to_owned(),
         server_time: answer.date,
     })
 }

@@ -1,5 +1,6 @@
 //! The response envelope `{"code", "message", "data", "x-traceID"}` and what each answer means.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -11,7 +12,8 @@ use ureq::http::HeaderMap;
 
 use crate::error::{Error, Retry, Status, MAX_TRACE_ID_CHARS};
 use crate::json::Text;
-use crate::redact::{clean, clean_owned, printable, Secret};
+use crate::redact::{clean, is_clean, printable, Secret};
+use crate::spare::TraceId;
 
 /// The message with which the service tells "too many tokens" apart from an invalid token.
 const TOKEN_LIMIT_MESSAGE: &str = "tokens number has exceeded the limit";
@@ -25,7 +27,7 @@ const QUOTE_MAX: usize = 300;
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub data: Data,
-    pub trace_id: String,
+    pub trace_id: TraceId,
     /// The answer's `Date` (RFC 9110 §6.6.1) as Unix seconds, when it had a readable one.
     pub date: Option<i64>,
 }
@@ -208,9 +210,12 @@ fn settle(a: &HttpAnswer<'_>, ok_status: bool, raw: Raw<'_>) -> Result<Answer, E
         )
         .with_retry(Retry::ReadOnly));
     };
-    let trace_id = match raw.trace_id {
-        Some(t) => clean_owned(t.0.into_owned(), MAX_TRACE_ID_CHARS, a.secrets),
-        None => String::new(),
+    let trace_id = match raw.trace_id.map(|t| t.0) {
+        // The usual trace ID: copied as it is, into the thread's spare buffer.
+        Some(Cow::Borrowed(t)) if is_clean(t, MAX_TRACE_ID_CHARS, a.secrets) => TraceId::copy_of(t),
+        Some(Cow::Owned(t)) if is_clean(&t, MAX_TRACE_ID_CHARS, a.secrets) => TraceId::from(t),
+        Some(t) => TraceId::from(clean(&t, MAX_TRACE_ID_CHARS, a.secrets)),
+        None => TraceId::default(),
     };
     if code == 0 {
         if !ok_status {

@@ -11,13 +11,13 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use ureq::http::header::{CONTENT_LENGTH, USER_AGENT};
-use ureq::http::{HeaderMap, HeaderValue, Request};
+use ureq::http::{HeaderMap, Request};
 use ureq::unversioned::transport::Transport;
 use ureq_proto::client::state::{RecvBody, RecvResponse};
 use ureq_proto::client::{Call, RecvBodyResult, RecvResponseResult, SendRequestResult};
 use ureq_proto::BodyMode;
 
+use crate::spare::Body;
 use crate::transport::{next_timeout, Conn, Connections};
 
 /// The largest response head read; a larger one is refused.
@@ -30,7 +30,7 @@ pub(crate) struct Reply {
     /// `Retry-After` on a 429, `Location` on a redirect, `Date` by the token call,
     /// `Content-Encoding` when the body is not JSON).
     pub headers: HeaderMap,
-    pub body: Vec<u8>,
+    pub body: Body,
     /// Whether the request went on a pooled connection (else a new one).
     pub reused: bool,
     /// Whether the connection went back to the pool (else it was closed).
@@ -45,13 +45,13 @@ pub(crate) struct Failed {
     pub sent: bool,
 }
 
-/// Sends `request` (a POST with `body` when given, else as it is) and reads the whole answer,
+/// Sends `request` (with all its header fields, `Content-Length` of `body` among them when
+/// there is one) and reads the whole answer,
 /// with `deadline` as the time limit of all of it and `max_body` bytes at most of body.
 pub(crate) fn exchange(
     conns: &Connections,
     request: Request<()>,
     body: Option<&[u8]>,
-    user_agent: &HeaderValue,
     deadline: Instant,
     max_body: u64,
 ) -> Result<Reply, Failed> {
@@ -61,29 +61,7 @@ pub(crate) fn exchange(
             sent: false,
         }
     }
-    let mut call = Call::new(request).map_err(before)?;
-    if let Some(b) = body {
-        // Digits written on the stack: one allocation for the value, where `From<usize>`
-        // takes two.
-        let mut digits = [0u8; 20];
-        let mut n = b.len();
-        let mut at = digits.len();
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        let length = HeaderValue::from_bytes(&digits[at..])
-            .map_err(|e| before(ureq::http::Error::from(e)))?;
-        call.header(CONTENT_LENGTH, length).map_err(before)?;
-    }
-    call.header(USER_AGENT, user_agent.clone())
-        .map_err(before)?;
-    // No `Accept`: without one, any media type is acceptable (RFC 9110 §12.5.1), and every
-    // header costs a pass over the others when the head is written.
+    let call = Call::new(request).map_err(before)?;
     let (mut conn, reused) = conns.checkout(call.uri(), deadline).map_err(before)?;
     // A request that was not wholly written cannot have been acted on: a server acts on a
     // complete request only (its head, and the body its Content-Length announces). So a
@@ -155,7 +133,7 @@ fn read_answer(
     let (mut reply, call) = receive_head(call, &mut conn, deadline)?;
     let must_close = match call {
         RecvResponseResult::RecvBody(call) => {
-            receive_body(call, &mut conn, &mut reply.body, deadline, max_body)?
+            receive_body(call, &mut conn, &mut reply.body.0, deadline, max_body)?
         }
         RecvResponseResult::Redirect(call) => call.must_close_connection(),
         RecvResponseResult::Cleanup(call) => call.must_close_connection(),
@@ -224,7 +202,7 @@ fn receive_head(
     let reply = Reply {
         status: head.status.as_u16(),
         headers: head.headers,
-        body: Vec::new(),
+        body: Body::spare(),
         reused: false,
         kept: false,
     };

@@ -9,6 +9,7 @@ use crate::error::{Error, Result, Status};
 use crate::options::{Checked, OfflineDownload, Target};
 use crate::pacing::Kind;
 use crate::redact::printable;
+use crate::spare::TraceId;
 use crate::token::Token;
 
 /// A task the service created.
@@ -17,7 +18,7 @@ pub struct Created {
     /// The task ID, used to query progress.
     pub task_id: i64,
     /// The request's `x-traceID`.
-    pub trace_id: String,
+    pub trace_id: TraceId,
 }
 
 /// A task's state, numbered as the progress query numbers it (not as the callback does).
@@ -49,7 +50,7 @@ pub struct Progress {
     /// The task's state.
     pub status: TaskStatus,
     /// The request's `x-traceID`.
-    pub trace_id: String,
+    pub trace_id: TraceId,
 }
 
 /// Longest pause between polls after the service asked to slow down.
@@ -157,7 +158,7 @@ impl Client {
             wants_date: false,
             pace: Some(Kind::Progress),
         };
-        self.call_until(&req, deadline, |answer| read_progress(&answer))
+        self.call_until(&req, deadline, read_progress)
     }
 
     /// When a poll of a wait ending at `end` must end: by `end` — except the one poll of a
@@ -194,7 +195,8 @@ impl Client {
             first = false;
             match self.progress_until(token, target, task_id, deadline) {
                 Ok(p) => {
-                    last_trace.clone_from(&p.trace_id);
+                    last_trace.clear();
+                    last_trace.push_str(&p.trace_id);
                     if !on_progress(&p) {
                         return Err(Error::new(
                             Status::Cancelled,
@@ -237,7 +239,7 @@ impl Client {
 const PROCESS_SLACK: f64 = 0.5;
 
 /// Reads `{"process": <number>, "status": <int>}`.
-fn read_progress(answer: &Answer) -> Result<Progress> {
+fn read_progress(answer: Answer) -> Result<Progress> {
     let bad = |why: String| answer.bad(&why);
     // A percentage computed in floating point may come a hair outside 0..100
     // (100.0000000000001): clamped, not refused.
@@ -270,7 +272,7 @@ fn read_progress(answer: &Answer) -> Result<Progress> {
     Ok(Progress {
         process,
         status,
-        trace_id: answer.trace_id.clone(),
+        trace_id: answer.trace_id,
     })
 }
 

@@ -347,17 +347,15 @@ pub(crate) fn clean(s: &str, max: usize, secrets: &[&Secret]) -> String {
     }
 }
 
-/// [`clean`] for a string the caller owns: returned as it is when there is nothing to change
-/// (the usual trace ID), without a copy.
-pub(crate) fn clean_owned(s: String, max: usize, secrets: &[&Secret]) -> String {
-    if plain(&s, max) {
-        let mut found = false;
-        find(s.as_bytes(), secrets, &mut |_, _| found = true);
-        if !found {
-            return s;
-        }
+/// Whether [`clean`] would return `s` as it is: printable ASCII within `max`, with nothing to
+/// decode or escape and no secret (the usual trace ID). One search of it is all it takes.
+pub(crate) fn is_clean(s: &str, max: usize, secrets: &[&Secret]) -> bool {
+    if !plain(s, max) {
+        return false;
     }
-    clean(&s, max, secrets)
+    let mut found = false;
+    find(s.as_bytes(), secrets, &mut |_, _| found = true);
+    !found
 }
 
 /// Printable ASCII within `max`, with nothing to decode or escape (the service's trace IDs):

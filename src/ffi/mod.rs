@@ -679,7 +679,8 @@ pub unsafe extern "C" fn pan_offline_download_wait(
         let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
         let mut last_trace = String::new();
         let mut report = |p: &Progress| {
-            last_trace.clone_from(&p.trace_id);
+            last_trace.clear();
+            last_trace.push_str(&p.trace_id);
             match on_progress {
                 Some(f) => {
                     // SAFETY: the caller promises a valid function; user_data is theirs,
