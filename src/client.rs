@@ -34,11 +34,8 @@ const BACKOFF_BASE: Duration = Duration::from_millis(200);
 pub struct Client {
     config: Config,
     base: String,
-    /// `User-Agent`, checked once.
-    user_agent: HeaderValue,
-    /// `Host` (RFC 9110 §7.2): the base URL's host, and its port unless the scheme's default;
-    /// every request goes to the base URL (redirects are not followed).
-    host: HeaderValue,
+    /// The header fields of its requests, made once.
+    fields: Fields,
     /// Connections to the base URL, and the idle ones.
     conns: Connections,
     /// The token fetched with `clientID`/`clientSecret`, when the caller gives none.
@@ -147,6 +144,11 @@ impl Client {
         let tls = tls::config(&config, &base, proxy_tls)?;
         let user_agent = HeaderValue::try_from(config.user_agent.as_str())
             .map_err(|_| Error::invalid("config: `userAgent` is not a valid header value"))?;
+        let host = uri(&base, "/")
+            .ok()
+            .and_then(|u| host_field(&u))
+            .ok_or_else(|| Error::invalid("config: `baseUrl` has no host"))?;
+        let fields = Fields::new(host, user_agent);
         let shown = match route.proxy {
             Some(_) => format!("{} from {}", route.shown, route.source),
             None => "direct".to_owned(),
@@ -157,15 +159,10 @@ impl Client {
             .iter()
             .filter_map(|p| Some((*p, uri(&base, p).ok()?)))
             .collect();
-        let host = uri(&base, "/")
-            .ok()
-            .and_then(|u| host_field(&u))
-            .ok_or_else(|| Error::invalid("config: `baseUrl` has no host"))?;
         Ok(Client {
             config,
             base,
-            user_agent,
-            host,
+            fields,
             conns,
             tokens: TokenCache::default(),
             secrets,
@@ -249,7 +246,7 @@ impl Client {
                     // repeated once with a renewed token. ("Too many tokens" is another
                     // status: fetching yet another token would make it worse.)
                     Err(e) if e.status() == Status::Unauthorized => {
-                        let stale = token_secret(token.as_str());
+                        let stale = token_secret(&token);
                         let renewed = self
                             .tokens
                             .get(self, Some(&token), deadline)
@@ -274,7 +271,7 @@ impl Client {
         read: &impl Fn(Answer) -> Result<T>,
     ) -> Result<T> {
         // The secrets this request knows, removed from whatever it hands back.
-        let token_secret = token.map(|t| token_secret(t.as_str()));
+        let token_secret = token.map(token_secret);
         let extra = req.secret.map(Secret::new);
         let mut secrets = SmallList::new();
         for s in self
@@ -382,24 +379,18 @@ impl Client {
             Some((_, uri)) => uri.clone(),
             None => uri(&self.base, req.path).map_err(|_| internal("the URL"))?,
         };
-        // Every field of the request in one map, sized for them all: two allocations, where
-        // fields added to the call one by one take a list of their own, and a `Host` left to
-        // ureq-proto is written out anew on every call.
+        // The fields the client always sends, copied from its own (see `Fields`).
         let headers = request.headers_mut();
-        *headers = HeaderMap::with_capacity(8);
-        headers.insert(HOST, self.host.clone());
-        headers.insert(USER_AGENT, self.user_agent.clone());
-        headers.insert(PLATFORM, HeaderValue::from_static("open_platform"));
-        // No `Accept`: without one, any media type is acceptable (RFC 9110 §12.5.1), and every
-        // field costs a pass over the others when the head is written.
-        // The answers are a few hundred bytes: nothing to gain from compression, and nothing
-        // to decode it with (an answer compressed anyway is refused below).
-        headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
-        if let Some(token) = token {
-            headers.insert(AUTHORIZATION, token.header_value());
+        *headers = self.fields.of(req.body.is_some()).clone();
+        match token {
+            Some(token) => {
+                headers.insert(AUTHORIZATION, token.header_value());
+            }
+            None => {
+                headers.remove(AUTHORIZATION);
+            }
         }
         if let Some(body) = req.body {
-            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             headers.insert(CONTENT_LENGTH, content_length(body.len()));
             *request.method_mut() = Method::POST;
         }
@@ -457,6 +448,53 @@ impl Client {
 /// The request URI of `path` on `base`.
 fn uri(base: &str, path: &str) -> std::result::Result<Uri, ureq::http::uri::InvalidUri> {
     Uri::try_from(format!("{base}{path}"))
+}
+
+/// The header fields of a client's requests, in the order they are written, made when the
+/// client is: each request starts from a copy (two allocations and no hashing, where seven
+/// fields inserted one by one cost seven hashed insertions), then sets its `Authorization`
+/// and `Content-Length` in the places held for them — a replacement, never a growth.
+#[derive(Debug)]
+struct Fields {
+    get: HeaderMap,
+    post: HeaderMap,
+}
+
+impl Fields {
+    fn new(host: HeaderValue, user_agent: HeaderValue) -> Fields {
+        // `Host`, `Authorization` and `Content-Length` first: ureq-proto looks each up with a
+        // walk from the first field, on every request.
+        let mut get = HeaderMap::with_capacity(8);
+        // `Host` (RFC 9110 §7.2) given here, so that ureq-proto does not write it anew for
+        // every request: every request goes to the base URL (redirects are not followed).
+        get.insert(HOST, host);
+        // The token's place: replaced by each request's, or removed when it has none.
+        get.insert(AUTHORIZATION, HeaderValue::from_static(""));
+        let mut post = get.clone();
+        // The body's length's place: replaced by each request's.
+        post.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+        for fields in [&mut get, &mut post] {
+            fields.insert(USER_AGENT, user_agent.clone());
+            fields.insert(PLATFORM, HeaderValue::from_static("open_platform"));
+            // The answers are a few hundred bytes: nothing to gain from compression, and
+            // nothing to decode it with (an answer compressed anyway is refused by
+            // `interpret`).
+            fields.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+            // No `Accept`: without one, any media type is acceptable (RFC 9110 §12.5.1), and
+            // every field costs a walk over the others when the head is written.
+        }
+        post.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Fields { get, post }
+    }
+
+    /// The fields of a request with a body (a POST) or without.
+    fn of(&self, with_body: bool) -> &HeaderMap {
+        if with_body {
+            &self.post
+        } else {
+            &self.get
+        }
+    }
 }
 
 /// The `Host` field of requests to `uri`: its host, and its port when that is not the

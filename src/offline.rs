@@ -65,7 +65,7 @@ impl Client {
         token: Option<&Token>,
         req: &OfflineDownload,
     ) -> Result<Created> {
-        self.offline_download_until(token, req, self.deadline())
+        self.create_until(token, req.target, &req.body()?, self.deadline())
     }
 
     /// [`Client::offline_download`], ending by `deadline` (or the call's own limit, if
@@ -76,6 +76,7 @@ impl Client {
         req: &OfflineDownload,
         deadline: Instant,
     ) -> Result<Created> {
+        let deadline = deadline.min(self.deadline());
         self.create_until(token, req.target, &req.body()?, deadline)
     }
 
@@ -88,7 +89,8 @@ impl Client {
         self.create_until(token, req.target, &req.body(), self.deadline())
     }
 
-    /// Sends a create request with this body (checked JSON) to `target`'s endpoint.
+    /// Sends a create request with this body (checked JSON) to `target`'s endpoint, ending by
+    /// `deadline` (no later than the client's own limit: the callers see to it).
     fn create_until(
         &self,
         token: Option<&Token>,
@@ -96,7 +98,6 @@ impl Client {
         body: &[u8],
         deadline: Instant,
     ) -> Result<Created> {
-        let deadline = deadline.min(self.deadline());
         let path = match target {
             Target::Drive => "/api/v1/offline/download",
             Target::Image => "/api/v1/oss/offline/download",

@@ -10,15 +10,15 @@ use std::thread::LocalKey;
 const KEPT: usize = 4;
 
 /// A thread's cache: the token and what was made of it, oldest first.
-pub(crate) type Cache<T> = RefCell<Vec<(Box<str>, T)>>;
+pub(crate) type Cache<T> = RefCell<Vec<(Box<[u8]>, T)>>;
 
 /// The value `cache` holds for `key`, or `make(key)`, kept for next time when it succeeds.
 /// During thread teardown, or when the cache is in use further up this thread's stack, the
 /// value is made and not kept.
 pub(crate) fn recent<T: Clone, E>(
     cache: &'static LocalKey<Cache<T>>,
-    key: &str,
-    make: impl FnOnce(&str) -> Result<T, E>,
+    key: &[u8],
+    make: impl FnOnce() -> Result<T, E>,
 ) -> Result<T, E> {
     let found = cache.try_with(|c| {
         c.try_borrow()
@@ -30,7 +30,7 @@ pub(crate) fn recent<T: Clone, E>(
     if let Ok(Some(v)) = found {
         return Ok(v);
     }
-    let v = make(key)?;
+    let v = make()?;
     let _ = cache.try_with(|c| {
         if let Ok(mut c) = c.try_borrow_mut() {
             if c.len() >= KEPT {

@@ -100,13 +100,16 @@ fn with_deadline<T>(
     set: impl Fn(Option<Duration>) -> io::Result<()>,
     mut op: impl FnMut() -> io::Result<T>,
 ) -> Result<T, ureq::Error> {
-    let deadline = (!timeout.after.is_not_happening()).then(|| Instant::now() + *timeout.after);
+    let limit = (!timeout.after.is_not_happening()).then_some(*timeout.after);
+    // The time left is the whole limit the first time round: the clock is read once.
+    let mut now = Instant::now();
+    let deadline = limit.map(|l| now + l);
     let mut exact = false;
     loop {
         let want = match deadline {
             None => None,
             Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
+                let left = d.saturating_duration_since(now);
                 if left.is_zero() {
                     return Err(ureq::Error::Timeout(timeout.reason));
                 }
@@ -141,6 +144,7 @@ fn with_deadline<T>(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             other => return other.map_err(ureq::Error::Io),
         }
+        now = Instant::now();
     }
 }
 

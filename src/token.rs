@@ -59,7 +59,7 @@ impl Token {
         thread_local! {
             static RECENT: Cache<Token> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        recent(&RECENT, raw, Token::new)
+        recent(&RECENT, raw.as_bytes(), || Token::new(raw))
     }
 
     /// The bare token, without `Bearer `.
@@ -68,6 +68,11 @@ impl Token {
         (self.0.as_bytes().get(BEARER.len()..))
             .and_then(|b| std::str::from_utf8(b).ok())
             .unwrap_or_default()
+    }
+
+    /// The bare token's bytes (visible ASCII), without the UTF-8 check of [`Token::as_str`].
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes().get(BEARER.len()..).unwrap_or_default()
     }
 
     /// The `Authorization` header value.

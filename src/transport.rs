@@ -160,6 +160,9 @@ impl Connections {
                 .take_while(|(since, _)| now.duration_since(*since) >= MAX_IDLE_AGE)
                 .count()
                 .max(idle.conns.len().saturating_sub(MAX_IDLE));
+            if old == 0 {
+                return;
+            }
             idle.conns.drain(..old).collect()
         };
         // Closed outside the lock.
