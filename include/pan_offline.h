@@ -16,6 +16,9 @@
  *   pointer to them. Strings returned are owned by the library; never free() them.
  * - Threads: every function may be called from any number of threads at once. Calls block until
  *   the service answers or a time limit runs out. Error state is per thread.
+ * - fork(): a child may call at once, whatever the parent's other threads were doing; it opens
+ *   connections of its own (never the parent's) and keeps its own DNS cache, pacing and
+ *   fetched token, so no lock a parent's thread held at the fork can stop it.
  * - Panics never cross into C: they are caught and reported as PAN_ERR_PANIC.
  * - Security: TLS is verified; plain http:// base URLs are accepted only for loopback hosts;
  *   redirects are never followed; response bodies are capped at 1 MiB.

@@ -16,6 +16,7 @@ use crate::config::{Config, Pins, MAX_RESPONSE_BODY};
 use crate::envelope::{interpret, Answer, HttpAnswer};
 use crate::error::{Error, Result, Retry, Status};
 use crate::exchange::exchange;
+use crate::fork::PerProcess;
 use crate::log::{Level, Log, Sink};
 use crate::pacing::{Kind, Pacer};
 use crate::proxy;
@@ -38,8 +39,9 @@ pub struct Client {
     fields: Fields,
     /// Connections to the base URL, and the idle ones.
     conns: Connections,
-    /// The token fetched with `clientID`/`clientSecret`, when the caller gives none.
-    tokens: TokenCache,
+    /// The token fetched with `clientID`/`clientSecret`, when the caller gives none (a
+    /// forked child fetches its own: the cache's lock is held across a fetch).
+    tokens: PerProcess<TokenCache>,
     /// The secrets of the configuration and of the route (client secret, passwords), kept
     /// out of every message.
     secrets: Vec<Secret>,
@@ -164,7 +166,7 @@ impl Client {
             base,
             fields,
             conns,
-            tokens: TokenCache::default(),
+            tokens: PerProcess::default(),
             secrets,
             route: shown,
             pacer: Pacer::new(create_qps, progress_qps),
@@ -230,7 +232,7 @@ impl Client {
         read: impl Fn(Answer) -> Result<T>,
     ) -> Result<T> {
         // The tokens the client holds and held are secrets in every call.
-        let held = self.tokens.held();
+        let held = self.tokens.here().held();
         let held: Vec<&Secret> = held.iter().map(|s| &**s).collect();
         match req.auth {
             Auth::None => self.send_with_retries(req, None, &held, deadline, &read),
@@ -238,8 +240,8 @@ impl Client {
                 self.send_with_retries(req, Some(token), &held, deadline, &read)
             }
             Auth::Token(None) => {
-                let token = self.tokens.get(self, None, deadline)?;
-                let held = self.tokens.held();
+                let token = self.tokens.here().get(self, None, deadline)?;
+                let held = self.tokens.here().held();
                 let held: Vec<&Secret> = held.iter().map(|s| &**s).collect();
                 match self.send_with_retries(req, Some(&token), &held, deadline, &read) {
                     // Refused as invalid: the service did not act, so the request may be
@@ -249,9 +251,10 @@ impl Client {
                         let stale = token_secret(&token);
                         let renewed = self
                             .tokens
+                            .here()
                             .get(self, Some(&token), deadline)
                             .map_err(|e| e.redact(&[&stale]))?;
-                        let held = self.tokens.held();
+                        let held = self.tokens.here().held();
                         let held: Vec<&Secret> = held.iter().map(|s| &**s).collect();
                         self.send_with_retries(req, Some(&renewed), &held, deadline, &read)
                             .map_err(|e| e.redact(&[&stale]))

@@ -17,6 +17,7 @@ use ureq_proto::client::state::{RecvBody, RecvResponse};
 use ureq_proto::client::{Call, RecvBodyResult, RecvResponseResult, SendRequestResult};
 use ureq_proto::BodyMode;
 
+use crate::fork;
 use crate::spare::Body;
 use crate::transport::{next_timeout, Conn, Connections};
 
@@ -62,12 +63,14 @@ pub(crate) fn exchange(
         }
     }
     let call = Call::new(request).map_err(before)?;
+    // The process the connection belongs to (see `Connections::checkin`).
+    let generation = fork::generation();
     let (mut conn, reused) = conns.checkout(call.uri(), deadline).map_err(before)?;
     // A request that was not wholly written cannot have been acted on: a server acts on a
     // complete request only (its head, and the body its Content-Length announces). So a
     // failure while writing — a reset, a closed pooled connection — is "not sent".
     let call = write_request(call, &mut conn, body, deadline).map_err(before)?;
-    let mut reply = read_answer(conns, call, conn, deadline, max_body)
+    let mut reply = read_answer(conns, call, (conn, generation), deadline, max_body)
         .map_err(|error| Failed { error, sent: true })?;
     reply.reused = reused;
     Ok(reply)
@@ -121,12 +124,12 @@ fn write_request(
     Ok(call)
 }
 
-/// Reads the answer to a request written on `conn`, and returns the connection to the pool
-/// when it may be used again.
+/// Reads the answer to a request written on `conn` (checked out in fork generation
+/// `generation`), and returns the connection to the pool when it may be used again.
 fn read_answer(
     conns: &Connections,
     call: Call<RecvResponse>,
-    mut conn: Conn,
+    (mut conn, generation): (Conn, u64),
     deadline: Instant,
     max_body: u64,
 ) -> Result<Reply, ureq::Error> {
@@ -140,7 +143,7 @@ fn read_answer(
     };
     // Bytes beyond the answer mean the server does not speak in turn: not reused.
     if !must_close && conn.buffers().input().is_empty() {
-        conns.checkin(conn);
+        conns.checkin(conn, generation);
         reply.kept = true;
     }
     Ok(reply)

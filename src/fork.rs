@@ -2,10 +2,15 @@
 //! `pthread_atfork()` child handler bumps in every child that `fork()` makes.
 //!
 //! `getpid()` answers the same question but is a system call on every request (glibc stopped
-//! caching it); the handler makes the check one atomic load.
+//! caching it); the handler makes the check one atomic load. And [`PerProcess`]: what a
+//! client keeps behind a lock (its connection pool, caches), of which a forked child gets its
+//! own instead of waiting for a lock a parent's thread held at the fork.
 #![allow(unsafe_code)]
+// Unsafe here: the call to pthread_atfork, and the pointer of `PerProcess` (a value swapped
+// in a forked child without a lock, which std has no safe type for).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::Once;
 
 static GENERATION: AtomicU64 = AtomicU64::new(0);
@@ -31,4 +36,121 @@ pub(crate) fn generation() -> u64 {
         return u64::from(std::process::id()) | 1 << 63;
     }
     GENERATION.load(Ordering::Relaxed)
+}
+
+/// A value of which each process has its own: made when the owner is, and made afresh on
+/// first use in a forked child (or grandchild), without touching the parent's.
+///
+/// What it holds is guarded by locks (a connection pool, caches); a thread of the parent may
+/// have held one of them at the moment of `fork()`, and that thread does not exist in the
+/// child, so the child would wait for it forever. The child's value is new instead; the
+/// parent's is left as it was and never freed in the child (its connections belong to the
+/// parent: dropping them could shut down TLS sessions the parent still uses) — a leak of one
+/// value per fork, in the child.
+pub(crate) struct PerProcess<T> {
+    current: AtomicPtr<Slot<T>>,
+    // Neither Send nor Sync by itself: the impls below say when.
+    _owns: PhantomData<*mut T>,
+}
+
+struct Slot<T> {
+    generation: u64,
+    value: T,
+}
+
+// SAFETY: a `PerProcess<T>` owns its `T`s (dropped on whatever thread drops the owner) and
+// hands out `&T` to every thread that shares it.
+unsafe impl<T: Send> Send for PerProcess<T> {}
+// SAFETY: as above; a `T` may also be made and dropped by any thread that shares it.
+unsafe impl<T: Send + Sync> Sync for PerProcess<T> {}
+
+impl<T: Default> Default for PerProcess<T> {
+    fn default() -> PerProcess<T> {
+        PerProcess::new(T::default())
+    }
+}
+
+impl<T: Default> PerProcess<T> {
+    /// This process's value: `value` for the process that made it.
+    pub(crate) fn new(value: T) -> PerProcess<T> {
+        let slot = Box::new(Slot {
+            generation: generation(),
+            value,
+        });
+        PerProcess {
+            current: AtomicPtr::new(Box::into_raw(slot)),
+            _owns: PhantomData,
+        }
+    }
+
+    /// The value of the process this runs in.
+    pub(crate) fn here(&self) -> &T {
+        let now = generation();
+        loop {
+            let p = self.current.load(Ordering::Acquire);
+            // SAFETY: a slot is freed only by `drop` (which has `&mut self`) or below when it
+            // was never published, so `p` is valid for as long as `&self` is.
+            let slot = unsafe { &*p };
+            if slot.generation == now {
+                return &slot.value;
+            }
+            // First use in this process: a value of its own. The one seen is the parent's
+            // (or an earlier ancestor's) and stays as it is.
+            let fresh = Box::into_raw(Box::new(Slot {
+                generation: now,
+                value: T::default(),
+            }));
+            match self
+                .current
+                .compare_exchange(p, fresh, Ordering::AcqRel, Ordering::Acquire)
+            {
+                // SAFETY: just published; freed only by `drop`.
+                Ok(_) => return unsafe { &(*fresh).value },
+                // Another thread of this process published one first: use it.
+                // SAFETY: `fresh` was never published, so nothing else refers to it.
+                Err(_) => drop(unsafe { Box::from_raw(fresh) }),
+            }
+        }
+    }
+}
+
+impl<T> Drop for PerProcess<T> {
+    fn drop(&mut self) {
+        let p = *self.current.get_mut();
+        // SAFETY: the owner's slot pointer is always valid (see `here`).
+        if unsafe { &*p }.generation == generation() {
+            // SAFETY: made by `Box::into_raw` and no longer shared (`&mut self`).
+            drop(unsafe { Box::from_raw(p) });
+        }
+        // Else the value is a parent's, made in another process: left as it is (see the type).
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for PerProcess<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = self.current.load(Ordering::Acquire);
+        // SAFETY: as in `here`.
+        std::fmt::Debug::fmt(&unsafe { &*p }.value, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[test]
+    fn a_forked_child_gets_a_fresh_value_even_while_the_parents_lock_is_held() {
+        let pool: PerProcess<Mutex<Vec<u32>>> = PerProcess::new(Mutex::new(vec![1]));
+        let parents = pool.here().lock().expect("lock");
+        // What the atfork child handler does in a child (this process goes on as if it
+        // were one; other tests' clients just open new connections).
+        in_child();
+        let child = pool.here();
+        let guard = child.try_lock().expect("the child's lock is free");
+        assert!(guard.is_empty(), "the child starts empty");
+        drop(guard);
+        assert!(std::ptr::eq(child, pool.here()), "and keeps its own");
+        drop(parents);
+    }
 }

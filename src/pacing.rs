@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::fork::PerProcess;
+
 /// The slowest rate accepted: one call in 1,000 s (`createQps` 0.001). Slower is not a rate
 /// but a typo, and its interval would not fit the clock.
 pub const MIN_QPS: f64 = 0.001;
@@ -66,7 +68,7 @@ impl Pacer {
             let now = Instant::now();
             let at = {
                 // A panic while the lock was held left a time at worst: go on with it.
-                let mut next = s.next.lock().unwrap_or_else(|p| p.into_inner());
+                let mut next = s.next.here().lock().unwrap_or_else(|p| p.into_inner());
                 let at = next.map_or(now, |n| n.max(now));
                 if at >= deadline {
                     return Err(at - now);
@@ -115,8 +117,8 @@ impl Pacer {
 struct Schedule {
     /// The least time between two calls; `None`: not paced.
     interval: Option<Duration>,
-    /// When the next call may go (`None` before the first).
-    next: Mutex<Option<Instant>>,
+    /// When the next call may go (`None` before the first); a forked child paces its own.
+    next: PerProcess<Mutex<Option<Instant>>>,
     /// Until when the service asked this kind to pause, in nanoseconds from the pacer's
     /// origin (0: never): one atomic load per call, not a lock.
     paused_until: AtomicU64,
@@ -129,7 +131,7 @@ impl Schedule {
             .flatten();
         Schedule {
             interval,
-            next: Mutex::new(None),
+            next: PerProcess::default(),
             paused_until: AtomicU64::new(0),
         }
     }

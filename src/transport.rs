@@ -19,7 +19,7 @@ use ureq::{Agent, Timeout};
 
 use crate::config::{Config, Pins};
 use crate::error::{Error, Retry, Status};
-use crate::fork;
+use crate::fork::{self, PerProcess};
 use crate::proxy::Route;
 use crate::tcp::LeanTcp;
 use crate::url::parse_http_url;
@@ -52,13 +52,15 @@ pub(crate) struct Connections {
     connect_limit: Duration,
     run_connector: Arc<RunConnector>,
     resolver: CachingResolver,
-    idle: Mutex<Idle>,
+    idle: PerProcess<Idle>,
 }
 
-/// Idle connections, oldest first, and the fork generation they belong to.
-struct Idle {
-    generation: u64,
-    conns: Vec<(Instant, Conn)>,
+/// Idle connections, oldest first, with when each was checked in.
+type Idle = Mutex<Vec<(Instant, Conn)>>;
+
+/// `m` locked. A panic while it was held left nothing half-done (a push, a pop, an insert).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl std::fmt::Debug for Connections {
@@ -106,10 +108,7 @@ impl Connections {
                 pins,
                 cleartext,
             },
-            idle: Mutex::new(Idle {
-                generation: fork::generation(),
-                conns: Vec::new(),
-            }),
+            idle: PerProcess::default(),
         }
     }
 
@@ -121,19 +120,11 @@ impl Connections {
         uri: &Uri,
         deadline: Instant,
     ) -> Result<(Conn, bool), ureq::Error> {
-        let generation = fork::generation();
         loop {
-            let found = {
-                let mut idle = self.lock_idle();
-                if idle.generation != generation {
-                    // A forked child must not use its parent's connections (the two would
-                    // interleave bytes on one socket). Dropping them could shut down TLS
-                    // sessions the parent still uses; the child leaks them (once per fork).
-                    std::mem::forget(std::mem::take(&mut idle.conns));
-                    idle.generation = generation;
-                }
-                idle.conns.pop()
-            };
+            // A forked child finds a pool of its own (see `PerProcess`): it must not use its
+            // parent's connections (the two would interleave bytes on one socket), nor wait
+            // for a lock a parent's thread held when the process forked.
+            let found = lock(self.idle.here()).pop();
             let Some((since, mut conn)) = found else {
                 break;
             };
@@ -145,33 +136,30 @@ impl Connections {
         self.connect(uri, deadline).map(|c| (c, false))
     }
 
-    /// Returns a connection whose exchange ended cleanly, for the next request.
-    pub(crate) fn checkin(&self, conn: Conn) {
+    /// Returns a connection whose exchange ended cleanly, for the next request. `generation`
+    /// is [`fork::generation`] when it was checked out: a connection of the parent, carried
+    /// into a child by a thread that forked in the middle of a call, is closed in the child,
+    /// never pooled there.
+    pub(crate) fn checkin(&self, conn: Conn, generation: u64) {
+        if generation != fork::generation() {
+            return;
+        }
         let now = Instant::now();
         let stale: Vec<(Instant, Conn)> = {
-            let mut idle = self.lock_idle();
-            if idle.generation != fork::generation() {
-                return;
-            }
-            idle.conns.push((now, conn));
+            let mut idle = lock(self.idle.here());
+            idle.push((now, conn));
             let old = idle
-                .conns
                 .iter()
                 .take_while(|(since, _)| now.duration_since(*since) >= MAX_IDLE_AGE)
                 .count()
-                .max(idle.conns.len().saturating_sub(MAX_IDLE));
+                .max(idle.len().saturating_sub(MAX_IDLE));
             if old == 0 {
                 return;
             }
-            idle.conns.drain(..old).collect()
+            idle.drain(..old).collect()
         };
         // Closed outside the lock.
         drop(stale);
-    }
-
-    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Idle> {
-        // A panic while the lock was held leaves nothing half-done in a Vec push or pop.
-        self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn connect(&self, uri: &Uri, deadline: Instant) -> Result<Conn, ureq::Error> {
@@ -250,7 +238,7 @@ struct CachingResolver {
 }
 
 /// Resolved host names, by `host:port`, with when they were resolved.
-type DnsCache = Mutex<HashMap<String, (Instant, ResolvedSocketAddrs)>>;
+type DnsCache = PerProcess<Mutex<HashMap<String, (Instant, ResolvedSocketAddrs)>>>;
 
 impl Resolver for CachingResolver {
     fn resolve(
@@ -306,17 +294,13 @@ impl CachingResolver {
         timeout: NextTimeout,
         key: String,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        if let Ok(cache) = self.cache.lock() {
-            if let Some((at, addrs)) = cache.get(&key) {
-                if at.elapsed() < DNS_TTL {
-                    return Ok(addrs.clone());
-                }
+        if let Some((at, addrs)) = lock(self.cache.here()).get(&key) {
+            if at.elapsed() < DNS_TTL {
+                return Ok(addrs.clone());
             }
         }
         let addrs = DefaultResolver::default().resolve(uri, config, timeout)?;
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(key, (Instant::now(), addrs.clone()));
-        }
+        lock(self.cache.here()).insert(key, (Instant::now(), addrs.clone()));
         Ok(addrs)
     }
 }

@@ -141,6 +141,17 @@ fn a_forked_child_uses_a_connection_of_its_own_and_the_parent_goes_on() {
 }
 
 #[test]
+fn a_child_forked_while_other_threads_call_is_never_stuck() {
+    // The program's own verdict: no child killed by its 10 s alarm, none failed.
+    let (_, stdout) = run_suite(
+        "tests/c/test_fork_threads.c",
+        "test_fork_threads",
+        Link::Shared,
+    );
+    assert!(stdout.contains("hung=0 failed=0"), "{stdout}");
+}
+
+#[test]
 fn the_shared_library_exports_only_pan_symbols() {
     let out = run_ok(
         Command::new("nm")

@@ -1,0 +1,70 @@
+/*
+ * fork() while other threads are in the middle of calls: every child's call must end. A lock
+ * the library holds for an instant (its connection pool, its caches) may be held by one of the
+ * parent's threads at the moment of the fork; that thread does not exist in the child, so a
+ * child that waited for the lock would wait forever. Each child has 10 s (alarm) for one call.
+ * A fork lands inside such an instant only now and then, so this is a check that children get
+ * through, not a proof (src/fork.rs tests the mechanism itself). Run by tests/c_abi.rs. Prints "forks=N hung=N failed=N" and "N passed, N failed".
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pan_offline.h"
+
+#define THREADS 4
+#define FORKS 300
+
+static char opts[512];
+static volatile sig_atomic_t stop = 0;
+
+static void *hammer(void *arg) {
+    (void)arg;
+    int64_t id;
+    /* Paced a little: the emulator is one Python process, and each child must get through. */
+    struct timespec pause = {0, 2000000L};
+    while (!stop) {
+        pan_offline_download("test-token", opts, &id);
+        nanosleep(&pause, NULL);
+    }
+    return NULL;
+}
+
+int main(void) {
+    if (!getenv("PAN_API_BASE_URL")) return 2;
+    /* A URL outside the emulator: it only simulates the download (one of its own files would
+     * start a real download per task). Nothing ever connects to it. */
+    snprintf(opts, sizeof opts, "{\"url\":\"https://example.com/fork.bin\"}");
+    pthread_t threads[THREADS];
+    for (int i = 0; i < THREADS; i++) pthread_create(&threads[i], NULL, hammer, NULL);
+    int hung = 0, failed_children = 0;
+    for (int k = 0; k < FORKS; k++) {
+        struct timespec pause = {0, (long)(rand() % 2000) * 1000L};
+        nanosleep(&pause, NULL);
+        pid_t pid = fork();
+        if (pid == 0) {
+            alarm(10);
+            int64_t id = 0;
+            _exit(pan_offline_download("test-token", opts, &id) == PAN_OK ? 0 : 1);
+        }
+        int status = 0;
+        if (pid < 0 || waitpid(pid, &status, 0) != pid) {
+            failed_children++;
+        } else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
+            hung++;
+        } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            failed_children++;
+        }
+    }
+    stop = 1;
+    for (int i = 0; i < THREADS; i++) pthread_join(threads[i], NULL);
+    printf("forks=%d hung=%d failed=%d\n", FORKS, hung, failed_children);
+    int failed = (hung != 0) + (failed_children != 0);
+    printf("%d passed, %d failed\n", 2 - failed, failed);
+    return failed == 0 ? 0 : 1;
+}
