@@ -65,7 +65,9 @@ pub(crate) fn exchange(
     let call = Call::new(request).map_err(before)?;
     // The process the connection belongs to (see `Connections::checkin`).
     let generation = fork::generation();
-    let (mut conn, reused) = conns.checkout(call.uri(), deadline).map_err(before)?;
+    let (mut conn, reused) = conns
+        .checkout(call.uri(), deadline, generation)
+        .map_err(before)?;
     // A request that was not wholly written cannot have been acted on: a server acts on a
     // complete request only (its head, and the body its Content-Length announces). So a
     // failure while writing — a reset, a closed pooled connection — is "not sent".

@@ -23,6 +23,7 @@ extern "C" fn in_child() {
 }
 
 /// A number that differs between a process and every child it forks (after the first call).
+#[inline]
 pub(crate) fn generation() -> u64 {
     REGISTER.call_once(|| {
         // SAFETY: `in_child` is a plain function that lives as long as the library: glibc's
@@ -85,17 +86,33 @@ impl<T: Default> PerProcess<T> {
 
     /// The value of the process this runs in.
     pub(crate) fn here(&self) -> &T {
-        let now = generation();
+        self.here_at(generation())
+    }
+
+    /// [`PerProcess::here`] for a caller that has just read [`generation`] as `now`.
+    #[inline]
+    pub(crate) fn here_at(&self, now: u64) -> &T {
+        let p = self.current.load(Ordering::Acquire);
+        // SAFETY: a slot is freed only by `drop` (which has `&mut self`) or in `fresh` when it
+        // was never published, so `p` is valid for as long as `&self` is.
+        let slot = unsafe { &*p };
+        if slot.generation == now {
+            return &slot.value;
+        }
+        self.fresh(now)
+    }
+
+    /// First use in this process: a value of its own. The one there is the parent's (or an
+    /// earlier ancestor's) and stays as it is.
+    #[cold]
+    fn fresh(&self, now: u64) -> &T {
         loop {
             let p = self.current.load(Ordering::Acquire);
-            // SAFETY: a slot is freed only by `drop` (which has `&mut self`) or below when it
-            // was never published, so `p` is valid for as long as `&self` is.
+            // SAFETY: as in `here_at`.
             let slot = unsafe { &*p };
             if slot.generation == now {
                 return &slot.value;
             }
-            // First use in this process: a value of its own. The one seen is the parent's
-            // (or an earlier ancestor's) and stays as it is.
             let fresh = Box::into_raw(Box::new(Slot {
                 generation: now,
                 value: T::default(),

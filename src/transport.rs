@@ -115,16 +115,18 @@ impl Connections {
     /// A connection to `uri`'s host: the most recently used idle one that is still open, or a
     /// new one. Time limits: the connect limit, and `deadline` for all.
     /// Returns the connection and whether it was a pooled one.
+    /// `generation` is [`fork::generation`], just read.
     pub(crate) fn checkout(
         &self,
         uri: &Uri,
         deadline: Instant,
+        generation: u64,
     ) -> Result<(Conn, bool), ureq::Error> {
         loop {
             // A forked child finds a pool of its own (see `PerProcess`): it must not use its
             // parent's connections (the two would interleave bytes on one socket), nor wait
             // for a lock a parent's thread held when the process forked.
-            let found = lock(self.idle.here()).pop();
+            let found = lock(self.idle.here_at(generation)).pop();
             let Some((since, mut conn)) = found else {
                 break;
             };
@@ -141,12 +143,13 @@ impl Connections {
     /// into a child by a thread that forked in the middle of a call, is closed in the child,
     /// never pooled there.
     pub(crate) fn checkin(&self, conn: Conn, generation: u64) {
-        if generation != fork::generation() {
+        let current = fork::generation();
+        if generation != current {
             return;
         }
         let now = Instant::now();
         let stale: Vec<(Instant, Conn)> = {
-            let mut idle = lock(self.idle.here());
+            let mut idle = lock(self.idle.here_at(current));
             idle.push((now, conn));
             let old = idle
                 .iter()

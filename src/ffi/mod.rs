@@ -110,6 +110,12 @@ struct Slot {
     message: CText,
     api_code: i64,
     trace_id: CText,
+    /// How many fallible calls are running on this thread: more than one while a callback
+    /// makes a call inside another.
+    depth: u32,
+    /// The `depth` of the call that set `trace_id` (0: none since the running call began), so
+    /// that a call nested in a callback cannot leave its trace ID as the outer call's.
+    trace_depth: u32,
 }
 
 /// A NUL-terminated text for a getter to hand out, whose buffer is kept: setting it again
@@ -160,6 +166,8 @@ thread_local! {
         message: CText::new(),
         api_code: 0,
         trace_id: CText::new(),
+        depth: 0,
+        trace_depth: 0,
     });
 }
 
@@ -182,22 +190,29 @@ fn with_slot<R>(f: impl FnOnce(&mut Slot) -> R) -> Option<R> {
         .flatten()
 }
 
+/// A fallible call begins: nothing of an earlier call is left.
 fn slot_reset() {
     with_slot(|s| {
         s.message.clear();
         s.trace_id.clear();
         s.api_code = 0;
         s.status = 0;
+        s.depth += 1;
+        s.trace_depth = 0;
     });
 }
 
-/// After a success: no error, whatever a call nested in a callback left behind. The trace ID
-/// is the one the call itself recorded.
+/// After a success: no error, whatever a call nested in a callback left behind; the trace ID
+/// only if the call itself recorded one ([`record_trace`]).
 fn slot_succeeded() {
     with_slot(|s| {
         s.message.clear();
         s.api_code = 0;
         s.status = 0;
+        if s.trace_depth != s.depth {
+            s.trace_id.clear();
+        }
+        s.depth = s.depth.saturating_sub(1);
     });
 }
 
@@ -207,12 +222,16 @@ fn slot_set_error(e: &Error) {
         s.message.set(e.message());
         s.api_code = e.api_code();
         s.trace_id.set(e.trace_id());
+        s.depth = s.depth.saturating_sub(1);
     });
 }
 
-/// Records the trace ID of a successful answer.
+/// Records the trace ID of a successful answer as the running call's.
 fn record_trace(trace_id: &str) {
-    with_slot(|s| s.trace_id.set(trace_id));
+    with_slot(|s| {
+        s.trace_id.set(trace_id);
+        s.trace_depth = s.depth;
+    });
 }
 
 /// The boundary every fallible export goes through: reset the slot, catch panics, store the

@@ -1,6 +1,7 @@
 /* Host programs as they are: pan_* called from a thread-exit destructor (as logging libraries
  * do from pthread_key_create destructors), a pan_* call nested in the progress callback of a
- * wait, and a wait with timeout_ms 0. Needs PAN_API_BASE_URL (the emulator, token
+ * wait, of wait_many and of a batch (the service's refusal in it, trace ID and all, stays
+ * behind in none of them), and a wait with timeout_ms 0. Needs PAN_API_BASE_URL (the emulator, token
  * "test-token"). Prints "N passed, N failed". */
 #include <pthread.h>
 #include <stdlib.h>
@@ -64,6 +65,26 @@ static int32_t nested_call(void *user_data, int64_t task_id, double progress, in
     return 0;
 }
 
+/* Makes a call the service refuses (401, with a trace ID) on every poll or item. */
+static char nested_trace[256];
+static int32_t nested_refused(void *user_data, int64_t task_id, double progress, int32_t status) {
+    (void)task_id;
+    (void)progress;
+    (void)status;
+    struct nested *n = user_data;
+    int64_t id;
+    if (pan_client_offline_download(n->client, "wrong-token", "{\"url\":\"https://example.com/r.mp4\"}", &id) ==
+        PAN_ERR_UNAUTHORIZED)
+        n->calls++;
+    snprintf(nested_trace, sizeof nested_trace, "%s", pan_last_trace_id());
+    return 0;
+}
+
+static int32_t nested_item(void *user_data, size_t index, int32_t status, int64_t task_id) {
+    (void)index;
+    return nested_refused(user_data, task_id, 0, status);
+}
+
 int main(void) {
     char config[512];
     const char *base = getenv("PAN_API_BASE_URL");
@@ -97,6 +118,25 @@ int main(void) {
     CHECK(strcmp(pan_last_error_message(), "") == 0);
     CHECK(pan_last_api_code() == 0);
     CHECK(strstr(pan_last_trace_id(), "emulator") != NULL); /* the last poll's, not "" */
+
+    /* 2b. Nor does a call the service refused, trace ID and all, nested in wait_many's or a
+     * batch's callback: they record no trace ID of their own, so "" after a success. */
+    int64_t tasks[2] = {task, 0};
+    CHECK(pan_client_offline_download(c, "test-token", "{\"url\":\"https://example.com/m.mp4\"}", &tasks[1]) == PAN_OK);
+    int32_t statuses[2] = {-1, -1};
+    n.calls = 0;
+    CHECK(pan_offline_download_wait_many(c, "test-token", tasks, 2, 20000, nested_refused, &n, statuses) == PAN_OK);
+    CHECK(n.calls > 0 && strstr(nested_trace, "emulator") != NULL);
+    CHECK(pan_last_error_code() == PAN_OK && pan_last_api_code() == 0);
+    CHECK(strcmp(pan_last_trace_id(), "") == 0);
+    char *results = NULL;
+    n.calls = 0;
+    CHECK(pan_offline_download_batch(c, "test-token", "[{\"url\":\"https://example.com/b.mp4\"}]", NULL, nested_item, &n,
+                                     &results) == PAN_OK);
+    CHECK(n.calls > 0);
+    CHECK(pan_last_error_code() == PAN_OK && pan_last_api_code() == 0);
+    CHECK(strcmp(pan_last_trace_id(), "") == 0);
+    pan_string_free(results);
 
     /* 3. timeout_ms 0 polls once. A finished task: PAN_OK at once. */
     status = -1;
