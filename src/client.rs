@@ -385,16 +385,23 @@ impl Client {
         // The fields the client always sends, copied from its own (see `Fields`).
         let headers = request.headers_mut();
         *headers = self.fields.of(req.body.is_some()).clone();
-        match token {
-            Some(token) => {
-                headers.insert(AUTHORIZATION, token.header_value());
-            }
-            None => {
-                headers.remove(AUTHORIZATION);
+        // The token and the length go in the places held for them, found by a walk over the
+        // first fields rather than by hashing their names again.
+        for (name, value) in headers.iter_mut() {
+            if *name == AUTHORIZATION {
+                if let Some(token) = token {
+                    *value = token.header_value();
+                }
+            } else if *name == CONTENT_LENGTH {
+                if let Some(body) = req.body {
+                    *value = content_length(body.len());
+                }
             }
         }
-        if let Some(body) = req.body {
-            headers.insert(CONTENT_LENGTH, content_length(body.len()));
+        if token.is_none() {
+            headers.remove(AUTHORIZATION);
+        }
+        if req.body.is_some() {
             *request.method_mut() = Method::POST;
         }
         // The clock is read for the log only.
@@ -477,7 +484,11 @@ impl Fields {
         // The body's length's place: replaced by each request's.
         post.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
         for fields in [&mut get, &mut post] {
-            fields.insert(USER_AGENT, user_agent.clone());
+            // An empty `userAgent` sends none, as ureq does for the CONNECT request (an
+            // empty value is not a product, RFC 9110 §10.1.5).
+            if !user_agent.is_empty() {
+                fields.insert(USER_AGENT, user_agent.clone());
+            }
             fields.insert(PLATFORM, HeaderValue::from_static("open_platform"));
             // The answers are a few hundred bytes: nothing to gain from compression, and
             // nothing to decode it with (an answer compressed anyway is refused by

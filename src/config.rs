@@ -58,7 +58,7 @@ pub struct Config {
     pub max_retries: u32,
     /// Pause between progress polls while waiting (default 1 s, at least 200 ms).
     pub poll_interval: Duration,
-    /// `User-Agent` header (default `pan-offline/<version>`).
+    /// `User-Agent` header (default `pan-offline/<version>`; empty: none is sent).
     pub user_agent: String,
     /// Proxy URL. `None`: from the environment (`https_proxy`, `HTTPS_PROXY`, `all_proxy`,
     /// `ALL_PROXY`) except for loopback hosts; `Some("")`: no proxy. See the README's

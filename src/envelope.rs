@@ -47,15 +47,136 @@ impl Answer {
 
 /// The envelope as sent. Its texts borrow from the answer when they hold no escape: a success
 /// copies nothing but the trace ID it hands back, and reads no `message`.
-#[derive(Deserialize)]
 struct Raw<'a> {
     code: serde_json::Number,
-    #[serde(default, borrow)]
     message: Option<Text<'a>>,
-    #[serde(default)]
     data: Data,
-    #[serde(rename = "x-traceID", default, borrow)]
     trace_id: Option<Text<'a>>,
+}
+
+/// Read member by member, leniently where leniency loses nothing: a `message` or `x-traceID`
+/// that is not a string (a number is kept as written, anything else is as if absent), or that
+/// appears twice (a gateway adding its own: the first is kept), does not lose the answer —
+/// for a create, the task it reports. A `code` twice with two values, or `data` twice, is
+/// ambiguous and refused; other members are skipped.
+impl<'de: 'a, 'a> Deserialize<'de> for Raw<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Raw<'a>, D::Error> {
+        d.deserialize_map(RawVisitor(std::marker::PhantomData))
+    }
+}
+
+struct RawVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> serde::de::Visitor<'de> for RawVisitor<'a> {
+    type Value = Raw<'a>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the envelope: an object with `code`")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Raw<'a>, A::Error> {
+        use serde::de::Error as _;
+        let (mut code, mut message, mut data, mut trace_id) = (None, None, None, None);
+        while let Some(key) = crate::json::next_key(&mut map)? {
+            match &*key {
+                "code" => {
+                    let c: serde_json::Number = map.next_value()?;
+                    if code.as_ref().is_some_and(|old| *old != c) {
+                        return Err(A::Error::custom("`code` appears twice, with two values"));
+                    }
+                    code = Some(c);
+                }
+                "data" => {
+                    if data.is_some() {
+                        return Err(A::Error::custom("`data` appears twice"));
+                    }
+                    data = Some(map.next_value::<Data>()?);
+                }
+                "message" => {
+                    let m = map.next_value::<Loose<'a>>()?.0;
+                    message = message.or(m);
+                }
+                "x-traceID" => {
+                    let t = map.next_value::<Loose<'a>>()?.0;
+                    trace_id = trace_id.or(t);
+                }
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Raw {
+            code: code.ok_or_else(|| A::Error::missing_field("code"))?,
+            message,
+            data: data.unwrap_or_default(),
+            trace_id,
+        })
+    }
+}
+
+/// A text member read whatever its JSON type: a string as it is (borrowed when it holds no
+/// escape), a number as written, anything else as absent.
+struct Loose<'a>(Option<Text<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Loose<'a>, D::Error> {
+        d.deserialize_any(LooseVisitor(std::marker::PhantomData))
+    }
+}
+
+struct LooseVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> serde::de::Visitor<'de> for LooseVisitor<'a> {
+    type Value = Loose<'a>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Loose<'a>, E> {
+        Ok(Loose(Some(Text(Cow::Borrowed(v)))))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Loose<'a>, E> {
+        Ok(Loose(Some(Text(Cow::Owned(v.to_owned())))))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Loose<'a>, E> {
+        Ok(Loose(Some(Text(Cow::Owned(v)))))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Loose<'a>, E> {
+        Ok(Loose(Some(Text(Cow::Owned(v.to_string())))))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Loose<'a>, E> {
+        Ok(Loose(Some(Text(Cow::Owned(v.to_string())))))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Loose<'a>, E> {
+        Ok(Loose(Some(Text(Cow::Owned(v.to_string())))))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Loose<'a>, E> {
+        Ok(Loose(None))
+    }
+
+    fn visit_unit<E>(self) -> Result<Loose<'a>, E> {
+        Ok(Loose(None))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Loose<'a>, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(Loose(None))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Loose<'a>, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Loose(None))
+    }
 }
 
 /// The fields of `data` the library reads, read straight from the answer: no map is built
@@ -524,6 +645,43 @@ mod tests {
             (Status::Api, 1, "t-1")
         );
         assert!(e.message().contains("internal error") && e.message().contains("t-1"));
+    }
+
+    #[test]
+    fn a_created_task_is_not_lost_to_an_odd_trace_id_or_message() {
+        for (body, trace) in [
+            (
+                r#"{"code":0,"data":{"taskID":7},"x-traceID":12345}"#,
+                "12345",
+            ),
+            (
+                r#"{"code":0,"data":{"taskID":7},"x-traceID":{"id":"a"}}"#,
+                "",
+            ),
+            (r#"{"code":0,"data":{"taskID":7},"x-traceID":["a"]}"#, ""),
+            (r#"{"code":0,"data":{"taskID":7},"x-traceID":true}"#, ""),
+            (r#"{"code":0,"data":{"taskID":7},"x-traceID":null}"#, ""),
+            (
+                r#"{"code":0,"x-traceID":"t-1","data":{"taskID":7},"x-traceID":"t-2"}"#,
+                "t-1",
+            ),
+            (
+                r#"{"code":0,"code":0,"message":7,"message":"ok","data":{"taskID":7}}"#,
+                "",
+            ),
+        ] {
+            let a = answer(200, body).unwrap_or_else(|e| panic!("{body}: {e}"));
+            assert_eq!(positive_id(&a, "taskID").expect(body), 7, "{body}");
+            assert_eq!(a.trace_id.as_str(), trace, "{body}");
+        }
+        for body in [
+            r#"{"code":0,"code":5066,"data":{"taskID":7}}"#,
+            r#"{"code":0,"data":{"taskID":7},"data":{"taskID":8}}"#,
+            r#"{"message":"ok","data":{"taskID":7}}"#,
+        ] {
+            let e = answer(200, body).expect_err(body);
+            assert_eq!(e.status(), Status::BadResponse, "{body}");
+        }
     }
 
     #[test]

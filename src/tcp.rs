@@ -155,15 +155,22 @@ impl Transport for LeanTcpTransport {
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
         let timeout = timeout.for_write();
-        let stream = Arc::clone(&self.stream);
-        let output = &self.buffers.output()[..amount];
+        // Borrowed field by field (not an `Arc` clone per call: two atomic operations).
+        let LeanTcpTransport {
+            stream,
+            buffers,
+            write_limit,
+            ..
+        } = self;
+        let stream: &TcpStream = stream;
+        let output = &buffers.output()[..amount];
         let mut sent = 0;
         while sent < amount {
             let n = with_deadline(
                 timeout,
-                &mut self.write_limit,
+                write_limit,
                 |t| stream.set_write_timeout(t),
-                || (&*stream).write(&output[sent..]),
+                || { stream }.write(&output[sent..]),
             )?;
             if n == 0 {
                 return Err(ureq::Error::Io(io::ErrorKind::WriteZero.into()));
@@ -175,15 +182,21 @@ impl Transport for LeanTcpTransport {
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
         let timeout = timeout.for_read();
-        let stream = Arc::clone(&self.stream);
-        let input = self.buffers.input_append_buf();
+        let LeanTcpTransport {
+            stream,
+            buffers,
+            read_limit,
+            ..
+        } = self;
+        let stream: &TcpStream = stream;
+        let input = buffers.input_append_buf();
         let n = with_deadline(
             timeout,
-            &mut self.read_limit,
+            read_limit,
             |t| stream.set_read_timeout(t),
-            || (&*stream).read(input),
+            || { stream }.read(input),
         )?;
-        self.buffers.input_appended(n);
+        buffers.input_appended(n);
         Ok(n > 0)
     }
 

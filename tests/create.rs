@@ -64,6 +64,17 @@ fn create_sends_exactly_the_given_fields_and_the_platform_headers() {
 }
 
 #[test]
+fn an_empty_user_agent_sends_none_and_host_names_the_base_url() {
+    let emu = Emulator::start();
+    create(&client(&emu, r#","userAgent":"""#), URL_ONLY).expect("created");
+    let r = &emu.requests()[0];
+    assert!(r["headers"].get("user-agent").is_none(), "{r}");
+    let authority = emu.url.trim_start_matches("http://");
+    assert_eq!(r["headers"]["host"], authority);
+    assert_eq!(r["headers"]["content-length"], URL_ONLY.len().to_string());
+}
+
+#[test]
 fn absent_fields_are_left_out_not_sent_as_null() {
     let emu = Emulator::start();
     create(&client(&emu, ""), URL_ONLY).expect("created");

@@ -355,11 +355,12 @@ fn out_arg<T>(p: *mut T, name: &str) -> Result<()> {
 ///                     leading `Bearer ` is accepted. Borrowed for the call only; never
 ///                     appears in any message.
 /// @param json_opts    a JSON object, NUL-terminated UTF-8, at most 65536 bytes, with the
-///                     API's field names: `url` (required, an absolute http/https URL),
-///                     `fileName` (string, 1 to 255 characters, no `/`, `\` or control
-///                     characters; the extension is not checked), `dirID` (positive integer;
-///                     0, the root, is refused), `callBackUrl` (absolute http/https URL). Any
-///                     other key is refused by name. Borrowed for the call only.
+///                     API's field names: `url` (required, an absolute http/https URL of at
+///                     most 8192 bytes), `fileName` (string, 1 to 255 characters, no `/`, `\`
+///                     or control characters; the extension is not checked), `dirID` (positive
+///                     integer; 0, the root, is refused), `callBackUrl` (absolute http/https
+///                     URL, at most 8192 bytes). Any other key is refused by name. Borrowed
+///                     for the call only.
 /// @param task_id_out  receives the new task's ID (positive); written only on success.
 /// @return `PAN_OK`, or a `PAN_ERR_*` code with the details in `pan_last_error_message()`,
 ///         `pan_last_api_code()` and `pan_last_trace_id()`. Invalid arguments are reported
@@ -400,7 +401,7 @@ pub unsafe extern "C" fn pan_offline_download(
 ///     on, default 3.
 ///   - `pollIntervalMs` (integer, 200 to 86400000): pause between polls of
 ///     `pan_offline_download_wait()`, default 1000.
-///   - `userAgent` (string): default `pan-offline/<version>`.
+///   - `userAgent` (string): default `pan-offline/<version>`; `""` sends none.
 ///   - `proxy` (string): a proxy URL, or `""` for none. Schemes `http`, `https`, `socks4`,
 ///     `socks4a`, `socks5` (the target's name resolved here) and `socks5h` (resolved by the
 ///     proxy), in any case; no scheme means `http`; default ports 80, 443, 1080; a user name
