@@ -9,7 +9,11 @@
 use std::path::PathBuf;
 
 fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=src/ffi");
+    // Never unloaded by dlclose(): the pthread keys of src/per_thread.rs have destructors in
+    // the library that run whenever a thread that used it exits, unloaded or not.
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     let crate_dir =
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));

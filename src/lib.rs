@@ -18,7 +18,8 @@
 //! Errors are one type, [`Error`], whose [`Status`] is the C ABI's stable code.
 #![deny(missing_docs)]
 // Raw pointers live in the FFI layer only; the core is safe Rust. (src/fork.rs allows itself
-// one call to pthread_atfork.)
+// a call to pthread_atfork and the pointer swap of a forked child's values; src/per_thread.rs
+// the pthread key calls that keep each thread's values.)
 #![deny(unsafe_code)]
 
 mod auth;
@@ -40,6 +41,7 @@ mod log;
 mod offline;
 mod options;
 pub(crate) mod pacing;
+mod per_thread;
 mod proxy;
 mod recent;
 mod redact;

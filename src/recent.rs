@@ -4,7 +4,8 @@
 //! comparison.
 
 use std::cell::RefCell;
-use std::thread::LocalKey;
+
+use crate::per_thread::PerThread;
 
 /// How many tokens a thread's cache keeps.
 const KEPT: usize = 4;
@@ -13,25 +14,25 @@ const KEPT: usize = 4;
 pub(crate) type Cache<T> = RefCell<Vec<(Box<[u8]>, T)>>;
 
 /// The value `cache` holds for `key`, or `make(key)`, kept for next time when it succeeds.
-/// During thread teardown, or when the cache is in use further up this thread's stack, the
-/// value is made and not kept.
+/// When the cache is in use further up this thread's stack, or the thread has nowhere to keep
+/// it, the value is made and not kept.
 pub(crate) fn recent<T: Clone, E>(
-    cache: &'static LocalKey<Cache<T>>,
+    cache: &'static PerThread<Cache<T>>,
     key: &[u8],
     make: impl FnOnce() -> Result<T, E>,
 ) -> Result<T, E> {
-    let found = cache.try_with(|c| {
+    let found = cache.with(|c| {
         c.try_borrow()
             .ok()?
             .iter()
             .find(|(k, _)| **k == *key)
             .map(|(_, v)| v.clone())
     });
-    if let Ok(Some(v)) = found {
+    if let Some(Some(v)) = found {
         return Ok(v);
     }
     let v = make()?;
-    let _ = cache.try_with(|c| {
+    let _ = cache.with(|c| {
         if let Ok(mut c) = c.try_borrow_mut() {
             if c.len() >= KEPT {
                 c.remove(0);

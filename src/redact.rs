@@ -21,6 +21,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use crate::per_thread::PerThread;
 use crate::recent::{recent, Cache};
 use crate::token::Token;
 
@@ -75,9 +76,7 @@ impl Secret {
 /// The prepared form of an access token, reused while a thread keeps using the same token
 /// (building one costs a few thousand instructions; looking one up costs a comparison).
 pub(crate) fn token_secret(token: &Token) -> Rc<Secret> {
-    thread_local! {
-        static RECENT: Cache<Rc<Secret>> = const { RefCell::new(Vec::new()) };
-    }
+    static RECENT: PerThread<Cache<Rc<Secret>>> = PerThread::new(|| RefCell::new(Vec::new()));
     match recent(&RECENT, token.as_bytes(), || {
         Ok::<_, std::convert::Infallible>(Rc::new(Secret::new(token.as_str())))
     }) {

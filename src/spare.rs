@@ -4,31 +4,29 @@
 //! over a kept-alive connection is a dozen allocations, two of them these). A buffer is taken
 //! from the thread's spare when a call needs one and given back when the value holding it is
 //! dropped, on whatever thread that is. A buffer grown large by an unusual answer is freed
-//! instead of kept, and while the thread's locals are being destroyed (a call from a
-//! thread-exit destructor) buffers are simply allocated and freed.
+//! instead of kept; a thread's spares are freed when it exits (see `per_thread.rs`).
 
 use std::cell::Cell;
 use std::fmt;
-use std::thread::LocalKey;
+
+use crate::per_thread::PerThread;
 
 /// Largest buffer kept: several times an answer of the API (a few hundred bytes), so that
 /// one large answer does not stay allocated for the life of the thread.
 const MAX_KEPT: usize = 16 * 1024;
 
-thread_local! {
-    static BODY: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
-    static TRACE_ID: Cell<String> = const { Cell::new(String::new()) };
-}
+static BODY: PerThread<Cell<Vec<u8>>> = PerThread::new(|| Cell::new(Vec::new()));
+static TRACE_ID: PerThread<Cell<String>> = PerThread::new(|| Cell::new(String::new()));
 
 /// The thread's spare in `key`, or an empty new one.
-fn take<T: Default>(key: &'static LocalKey<Cell<T>>) -> T {
-    key.try_with(Cell::take).unwrap_or_default()
+fn take<T: Default>(key: &'static PerThread<Cell<T>>) -> T {
+    key.with(Cell::take).unwrap_or_default()
 }
 
-/// Keeps `buf`, emptied, as the thread's spare in `key` (the one there, if any, is freed).
-fn give_back<T>(key: &'static LocalKey<Cell<T>>, buf: T) {
-    // After the thread's locals are gone the buffer is freed instead.
-    let _ = key.try_with(|c| c.set(buf));
+/// Keeps `buf` as the thread's spare in `key` (the one there, if any, is freed; `buf` too when
+/// the thread has nowhere to keep it).
+fn give_back<T>(key: &'static PerThread<Cell<T>>, buf: T) {
+    let _ = key.with(|c| c.set(buf));
 }
 
 /// An answer's body, read into the thread's spare buffer.

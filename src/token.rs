@@ -5,6 +5,7 @@ use std::fmt;
 use ureq::http::HeaderValue;
 
 use crate::error::{Error, Result};
+use crate::per_thread::PerThread;
 use crate::recent::{recent, Cache};
 
 /// Longest token accepted, in bytes. Real tokens are JWTs of a few hundred bytes.
@@ -56,9 +57,8 @@ impl Token {
     /// build and copy it each time (the thread's cache of [`crate::recent`], as the secret
     /// removal's prepared tokens). A refused token is not kept.
     pub(crate) fn recent(raw: &str) -> Result<Token> {
-        thread_local! {
-            static RECENT: Cache<Token> = const { std::cell::RefCell::new(Vec::new()) };
-        }
+        static RECENT: PerThread<Cache<Token>> =
+            PerThread::new(|| std::cell::RefCell::new(Vec::new()));
         recent(&RECENT, raw.as_bytes(), || Token::new(raw))
     }
 

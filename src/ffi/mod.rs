@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result, Status};
 use crate::options::Checked;
+use crate::per_thread::PerThread;
 use crate::{Callback, Client, Config, Progress, Target, Token};
 
 mod bulk;
@@ -160,18 +161,18 @@ impl CText {
     }
 }
 
-thread_local! {
-    static SLOT: RefCell<Slot> = RefCell::new(Slot {
+static SLOT: PerThread<RefCell<Slot>> = PerThread::new(|| {
+    RefCell::new(Slot {
         status: 0,
         message: CText::new(),
         api_code: 0,
         trace_id: CText::new(),
         depth: 0,
         trace_depth: 0,
-    });
-}
+    })
+});
 
-/// What the string getters return when this thread's storage is gone.
+/// What the string getters return when this thread has no slot (see [`with_slot`]).
 static EMPTY: &[u8; 1] = b"\0";
 
 /// A C string of `s` for the caller to own, by [`CText::set`]'s rule.
@@ -181,12 +182,12 @@ fn c_string(s: &str) -> CString {
     CString::from_vec_with_nul(text.0).unwrap_or_default()
 }
 
-/// Runs `f` on this thread's slot. When the thread's storage is gone — a getter called from
-/// a thread-exit destructor (`pthread_key_create`), as logging libraries do — or the slot is
-/// in use, it is not run: `None`. Never panics.
+/// Runs `f` on this thread's slot (made on the thread's first call, also when that call
+/// comes from a thread-exit destructor; freed when the thread ends). When the slot is in use
+/// or the thread can have none (the process used up its pthread keys), `f` is not run:
+/// `None`. Never panics.
 fn with_slot<R>(f: impl FnOnce(&mut Slot) -> R) -> Option<R> {
-    SLOT.try_with(|s| s.try_borrow_mut().ok().map(|mut s| f(&mut s)))
-        .ok()
+    SLOT.with(|s| s.try_borrow_mut().ok().map(|mut s| f(&mut s)))
         .flatten()
 }
 

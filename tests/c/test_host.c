@@ -1,5 +1,5 @@
 /* Host programs as they are: pan_* called from a thread-exit destructor (as logging libraries
- * do from pthread_key_create destructors), a pan_* call nested in the progress callback of a
+ * do from pthread_key_create destructors), a thread's first call made there, a pan_* call nested in the progress callback of a
  * wait, of wait_many and of a batch (the service's refusal in it, trace ID and all, stays
  * behind in none of them), and a wait with timeout_ms 0. Needs PAN_API_BASE_URL (the emulator, token
  * "test-token"). Prints "N passed, N failed". */
@@ -44,6 +44,25 @@ static void *worker(void *arg) {
     /* Leave an error behind, so the thread's storage is in use. */
     int64_t id;
     pan_offline_download("test-token", "{\"url\":\"ftp://x\"}", &id);
+    return NULL;
+}
+
+/* A thread's first call made from a key destructor: a whole create (the thread's error slot,
+ * token caches and buffers are all made there). They must be freed when the thread ends:
+ * .ci/c-checks.sh runs this program under valgrind, which fails on memory definitely lost. */
+static pthread_key_t first_key;
+static int first_call_ok;
+
+static void first_call_at_exit(void *value) {
+    (void)value;
+    int64_t id = 0;
+    first_call_ok = pan_offline_download("test-token", "{\"url\":\"https://example.com/k.mp4\"}", &id) == PAN_OK &&
+                    id > 0 && strstr(pan_last_trace_id(), "emulator") != NULL;
+}
+
+static void *silent_worker(void *arg) {
+    (void)arg;
+    pthread_setspecific(first_key, (void *)1);
     return NULL;
 }
 
@@ -103,6 +122,16 @@ int main(void) {
         CHECK(pthread_create(&th, NULL, worker, NULL) == 0);
         CHECK(pthread_join(th, NULL) == 0);
         CHECK(destructor_ran && destructor_ok);
+    }
+
+    /* 1b. A thread whose first call is made in a key destructor. */
+    CHECK(pthread_key_create(&first_key, first_call_at_exit) == 0);
+    for (int i = 0; i < 4; i++) {
+        pthread_t th;
+        first_call_ok = 0;
+        CHECK(pthread_create(&th, NULL, silent_worker, NULL) == 0);
+        CHECK(pthread_join(th, NULL) == 0);
+        CHECK(first_call_ok);
     }
 
     /* 2. A call nested in the callback leaves nothing behind: the wait's outcome is what the
