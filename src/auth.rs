@@ -56,6 +56,7 @@ struct CacheState {
     failures: u32,
 }
 
+#[derive(Clone)]
 struct Cached {
     token: Token,
     renew_at: Instant,
@@ -69,6 +70,28 @@ struct Cached {
 const MAX_FETCH_PAUSE: Duration = Duration::from_secs(60);
 
 impl TokenCache {
+    /// A forked child's cache: the parent's token (still valid for the service, which allows
+    /// only three live tokens per client: a child fetching its own would use one up) and the
+    /// tokens it held. Read without waiting: when a parent's thread held the cache at the
+    /// fork (a fetch in flight), the child starts empty and fetches its own.
+    pub(crate) fn inherit(parent: &TokenCache) -> TokenCache {
+        let child = TokenCache::default();
+        if let Ok(state) = parent.state.try_lock() {
+            if let Ok(mut mine) = child.state.lock() {
+                mine.token = state.token.clone();
+            }
+        }
+        if let Ok(held) = parent.held.try_lock() {
+            if let Ok(mut mine) = child.held.lock() {
+                mine.clone_from(&held);
+            }
+            child
+                .any_held
+                .store(parent.any_held.load(Ordering::Acquire), Ordering::Release);
+        }
+        child
+    }
+
     /// The cached token, fetched first when there is none or it is due for renewal. When
     /// `stale` is given (it was just refused with a 401), it is replaced unless another thread
     /// already replaced it — once: a token that was itself fetched after a 401 and is refused

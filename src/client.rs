@@ -144,7 +144,8 @@ impl Client {
             .as_ref()
             .is_some_and(|p| p.protocol() == ureq::ProxyProtocol::Https);
         let tls = tls::config(&config, &base, proxy_tls)?;
-        let user_agent = HeaderValue::try_from(config.user_agent.as_str())
+        // Spaces around it are not part of a field value (RFC 9110 §5.5).
+        let user_agent = HeaderValue::try_from(config.user_agent.trim())
             .map_err(|_| Error::invalid("config: `userAgent` is not a valid header value"))?;
         let host = uri(&base, "/")
             .ok()
@@ -166,7 +167,9 @@ impl Client {
             base,
             fields,
             conns,
-            tokens: PerProcess::default(),
+            tokens: PerProcess::new_with(|parent| {
+                parent.map(TokenCache::inherit).unwrap_or_default()
+            }),
             secrets,
             route: shown,
             pacer: Pacer::new(create_qps, progress_qps),

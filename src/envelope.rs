@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use ureq::http::header::{
     HeaderName, CONTENT_ENCODING, DATE, LOCATION, RETRY_AFTER, TRANSFER_ENCODING,
@@ -93,11 +94,11 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for RawVisitor<'a> {
                     data = Some(map.next_value::<Data>()?);
                 }
                 "message" => {
-                    let m = map.next_value::<Loose<'a>>()?.0;
+                    let m = loose(map.next_value::<&'de RawValue>()?.get());
                     message = message.or(m);
                 }
                 "x-traceID" => {
-                    let t = map.next_value::<Loose<'a>>()?.0;
+                    let t = loose(map.next_value::<&'de RawValue>()?.get());
                     trace_id = trace_id.or(t);
                 }
                 _ => {
@@ -114,68 +115,14 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for RawVisitor<'a> {
     }
 }
 
-/// A text member read whatever its JSON type: a string as it is (borrowed when it holds no
-/// escape), a number as written, anything else as absent.
-struct Loose<'a>(Option<Text<'a>>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Loose<'a>, D::Error> {
-        d.deserialize_any(LooseVisitor(std::marker::PhantomData))
-    }
-}
-
-struct LooseVisitor<'a>(std::marker::PhantomData<&'a ()>);
-
-impl<'de: 'a, 'a> serde::de::Visitor<'de> for LooseVisitor<'a> {
-    type Value = Loose<'a>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Loose<'a>, E> {
-        Ok(Loose(Some(Text(Cow::Borrowed(v)))))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Loose<'a>, E> {
-        Ok(Loose(Some(Text(Cow::Owned(v.to_owned())))))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Loose<'a>, E> {
-        Ok(Loose(Some(Text(Cow::Owned(v)))))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Loose<'a>, E> {
-        Ok(Loose(Some(Text(Cow::Owned(v.to_string())))))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Loose<'a>, E> {
-        Ok(Loose(Some(Text(Cow::Owned(v.to_string())))))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Loose<'a>, E> {
-        Ok(Loose(Some(Text(Cow::Owned(v.to_string())))))
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<Loose<'a>, E> {
-        Ok(Loose(None))
-    }
-
-    fn visit_unit<E>(self) -> Result<Loose<'a>, E> {
-        Ok(Loose(None))
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Loose<'a>, A::Error> {
-        while map
-            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-            .is_some()
-        {}
-        Ok(Loose(None))
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Loose<'a>, A::Error> {
-        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-        Ok(Loose(None))
+/// A text member read whatever its JSON type, from its raw text (so that no value, however
+/// large or odd, fails the answer): a string as it is (borrowed when it holds no escape), a
+/// number as written, anything else as absent.
+fn loose(raw: &str) -> Option<Text<'_>> {
+    match raw.as_bytes().first() {
+        Some(b'"') => serde_json::from_str::<Text<'_>>(raw).ok(),
+        Some(b'-' | b'0'..=b'9') => Some(Text(Cow::Borrowed(raw))),
+        _ => None,
     }
 }
 
@@ -224,18 +171,25 @@ impl<'de> serde::de::Visitor<'de> for DataVisitor {
         let mut data = Data::default();
         // Keys borrowed from the answer (serde's own `Cow<str>` would copy each one).
         while let Some(key) = crate::json::next_key(&mut map)? {
-            let slot = match &*key {
-                "taskID" => &mut data.task_id,
-                "process" => &mut data.process,
-                "status" => &mut data.status,
-                "accessToken" => &mut data.access_token,
-                "expiredAt" => &mut data.expired_at,
+            let (name, slot) = match &*key {
+                "taskID" => ("taskID", &mut data.task_id),
+                "process" => ("process", &mut data.process),
+                "status" => ("status", &mut data.status),
+                "accessToken" => ("accessToken", &mut data.access_token),
+                "expiredAt" => ("expiredAt", &mut data.expired_at),
                 _ => {
                     map.next_value::<serde::de::IgnoredAny>()?;
                     continue;
                 }
             };
-            *slot = Some(map.next_value()?);
+            let value: Value = map.next_value()?;
+            if slot.as_ref().is_some_and(|old| *old != value) {
+                // Which one the service meant is unknown: the answer is not read.
+                return Err(serde::de::Error::custom(format_args!(
+                    "`data` has `{name}` twice, with two values"
+                )));
+            }
+            *slot = Some(value);
         }
         Ok(data)
     }
@@ -331,11 +285,26 @@ fn settle(a: &HttpAnswer<'_>, ok_status: bool, raw: Raw<'_>) -> Result<Answer, E
         )
         .with_retry(Retry::ReadOnly));
     };
+    // A token the answer hands out is a secret from here on: its own trace ID and message
+    // must not carry it (they are logged before the caller ever sees the token).
+    let fetched = raw
+        .data
+        .get("accessToken")
+        .and_then(Value::as_str)
+        .map(Secret::new);
+    let with_fetched: Vec<&Secret>;
+    let secrets = match &fetched {
+        Some(f) => {
+            with_fetched = a.secrets.iter().copied().chain([f]).collect();
+            &with_fetched[..]
+        }
+        None => a.secrets,
+    };
     let trace_id = match raw.trace_id.map(|t| t.0) {
         // The usual trace ID: copied as it is, into the thread's spare buffer.
-        Some(Cow::Borrowed(t)) if is_clean(t, MAX_TRACE_ID_CHARS, a.secrets) => TraceId::copy_of(t),
-        Some(Cow::Owned(t)) if is_clean(&t, MAX_TRACE_ID_CHARS, a.secrets) => TraceId::from(t),
-        Some(t) => TraceId::from(clean(&t, MAX_TRACE_ID_CHARS, a.secrets)),
+        Some(Cow::Borrowed(t)) if is_clean(t, MAX_TRACE_ID_CHARS, secrets) => TraceId::copy_of(t),
+        Some(Cow::Owned(t)) if is_clean(&t, MAX_TRACE_ID_CHARS, secrets) => TraceId::from(t),
+        Some(t) => TraceId::from(clean(&t, MAX_TRACE_ID_CHARS, secrets)),
         None => TraceId::default(),
     };
     if code == 0 {
@@ -366,7 +335,7 @@ fn settle(a: &HttpAnswer<'_>, ok_status: bool, raw: Raw<'_>) -> Result<Answer, E
         });
     }
     let raw_message = raw.message.as_ref().map_or("", |m| &*m.0);
-    let message = clean(raw_message, QUOTE_MAX, a.secrets);
+    let message = clean(raw_message, QUOTE_MAX, secrets);
     let (status, retry) = match code {
         _ if raw_message.contains(TASK_LIMIT_MESSAGE) => (Status::TaskLimit, Retry::Unsafe),
         401 if message.contains(TOKEN_LIMIT_MESSAGE) => (Status::TokenLimit, Retry::Unsafe),
@@ -669,6 +638,14 @@ mod tests {
                 r#"{"code":0,"code":0,"message":7,"message":"ok","data":{"taskID":7}}"#,
                 "",
             ),
+            (
+                r#"{"code":0,"data":{"taskID":7},"x-traceID":1e400,"message":1e400}"#,
+                "1e400",
+            ),
+            (
+                r#"{"code":0,"data":{"taskID":7,"taskID":7},"x-traceID":123456789012345678901234567890}"#,
+                "123456789012345678901234567890",
+            ),
         ] {
             let a = answer(200, body).unwrap_or_else(|e| panic!("{body}: {e}"));
             assert_eq!(positive_id(&a, "taskID").expect(body), 7, "{body}");
@@ -678,10 +655,22 @@ mod tests {
             r#"{"code":0,"code":5066,"data":{"taskID":7}}"#,
             r#"{"code":0,"data":{"taskID":7},"data":{"taskID":8}}"#,
             r#"{"message":"ok","data":{"taskID":7}}"#,
+            r#"{"code":0,"data":{"taskID":7,"taskID":8}}"#,
+            r#"{"code":0,"data":{"status":0,"status":2}}"#,
         ] {
             let e = answer(200, body).expect_err(body);
             assert_eq!(e.status(), Status::BadResponse, "{body}");
         }
+    }
+
+    #[test]
+    fn a_fetched_token_is_removed_from_its_own_answers_trace_id() {
+        let a = answer(
+            200,
+            r#"{"code":0,"data":{"accessToken":"tok-abcdefgh12345678","expiredAt":"2030-01-01T00:00:00+08:00"},"x-traceID":"x-tok-abcdefgh12345678"}"#,
+        )
+        .expect("ok");
+        assert!(!a.trace_id.contains("abcdefgh"), "{}", a.trace_id);
     }
 
     #[test]

@@ -50,9 +50,14 @@ pub(crate) fn generation() -> u64 {
 /// value per fork, in the child.
 pub(crate) struct PerProcess<T> {
     current: AtomicPtr<Slot<T>>,
+    /// Makes a process's value; given the parent's in a forked child, which it may read
+    /// without blocking only (`try_lock`): its locks may be held for ever.
+    make: Maker<T>,
     // Neither Send nor Sync by itself: the impls below say when.
     _owns: PhantomData<*mut T>,
 }
+
+type Maker<T> = Box<dyn Fn(Option<&T>) -> T + Send + Sync>;
 
 struct Slot<T> {
     generation: u64,
@@ -65,21 +70,24 @@ unsafe impl<T: Send> Send for PerProcess<T> {}
 // SAFETY: as above; a `T` may also be made and dropped by any thread that shares it.
 unsafe impl<T: Send + Sync> Sync for PerProcess<T> {}
 
-impl<T: Default> Default for PerProcess<T> {
+impl<T: Default + 'static> Default for PerProcess<T> {
     fn default() -> PerProcess<T> {
-        PerProcess::new(T::default())
+        PerProcess::new_with(|_| T::default())
     }
 }
 
-impl<T: Default> PerProcess<T> {
-    /// This process's value: `value` for the process that made it.
-    pub(crate) fn new(value: T) -> PerProcess<T> {
+impl<T> PerProcess<T> {
+    /// This process's value, `make(None)`; a forked child's is `make(Some(parent's))`.
+    pub(crate) fn new_with(
+        make: impl Fn(Option<&T>) -> T + Send + Sync + 'static,
+    ) -> PerProcess<T> {
         let slot = Box::new(Slot {
             generation: generation(),
-            value,
+            value: make(None),
         });
         PerProcess {
             current: AtomicPtr::new(Box::into_raw(slot)),
+            make: Box::new(make),
             _owns: PhantomData,
         }
     }
@@ -115,7 +123,7 @@ impl<T: Default> PerProcess<T> {
             }
             let fresh = Box::into_raw(Box::new(Slot {
                 generation: now,
-                value: T::default(),
+                value: (self.make)(Some(&slot.value)),
             }));
             match self
                 .current
@@ -158,7 +166,10 @@ mod tests {
 
     #[test]
     fn a_forked_child_gets_a_fresh_value_even_while_the_parents_lock_is_held() {
-        let pool: PerProcess<Mutex<Vec<u32>>> = PerProcess::new(Mutex::new(vec![1]));
+        let pool: PerProcess<Mutex<Vec<u32>>> = PerProcess::new_with(|parent| match parent {
+            Some(_) => Mutex::new(Vec::new()),
+            None => Mutex::new(vec![1]),
+        });
         let parents = pool.here().lock().expect("lock");
         // What the atfork child handler does in a child (this process goes on as if it
         // were one; other tests' clients just open new connections).

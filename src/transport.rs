@@ -50,9 +50,25 @@ type RunConnector = dyn Fn(&ConnectionDetails) -> Result<Conn, ureq::Error> + Se
 pub(crate) struct Connections {
     config: AgentConfig,
     connect_limit: Duration,
-    run_connector: Arc<RunConnector>,
+    run_connector: PerProcess<Arc<RunConnector>>,
     resolver: CachingResolver,
     idle: PerProcess<Idle>,
+}
+
+/// SOCKS when the proxy is one, else a CONNECT proxy when it is one, else TCP; then TLS when
+/// the base URL is https. Each link passes on a connection made before it.
+fn connector_chain() -> Arc<RunConnector> {
+    let chain =
+        ().chain(SocksConnector::default())
+            .chain(ConnectProxyConnector::default())
+            .chain(LeanTcp)
+            .chain(RustlsConnector::default())
+            .chain(Boxed);
+    Arc::new(move |details: &ConnectionDetails| {
+        chain
+            .connect(details, None)?
+            .ok_or(ureq::Error::ConnectionFailed)
+    })
 }
 
 /// Idle connections, oldest first, with when each was checked in.
@@ -83,22 +99,12 @@ impl Connections {
             .timeout_connect(Some(config.connect_timeout))
             .proxy(route.proxy)
             // The CONNECT request carries the configured User-Agent too.
-            .user_agent(config.user_agent.as_str())
+            .user_agent(config.user_agent.trim())
             .tls_config(tls.clone())
             .build();
-        // SOCKS when the proxy is one, else a CONNECT proxy when it is one, else TCP; then
-        // TLS when the base URL is https. Each link passes on a connection made before it.
-        let chain =
-            ().chain(SocksConnector::default())
-                .chain(ConnectProxyConnector::default())
-                .chain(LeanTcp)
-                .chain(RustlsConnector::default())
-                .chain(Boxed);
-        let run_connector: Arc<RunConnector> = Arc::new(move |details: &ConnectionDetails| {
-            chain
-                .connect(details, None)?
-                .ok_or(ureq::Error::ConnectionFailed)
-        });
+        // The chain holds rustls' configuration and with it its cache of session tickets,
+        // behind a lock: a forked child makes a chain of its own (see `PerProcess`).
+        let run_connector = PerProcess::new_with(|_| connector_chain());
         Connections {
             config: agent_config,
             connect_limit: config.connect_timeout,
@@ -166,6 +172,7 @@ impl Connections {
     }
 
     fn connect(&self, uri: &Uri, deadline: Instant) -> Result<Conn, ureq::Error> {
+        let run_connector = self.run_connector.here();
         let proxy = self.config.proxy();
         // A proxy resolves the target itself, except SOCKS4, and except hosts in NO_PROXY.
         let resolve_here = proxy.is_none_or(|p| p.resolve_target() || p.is_no_proxy(uri));
@@ -184,10 +191,10 @@ impl Connections {
             now: ureq::unversioned::transport::time::Instant::now(),
             timeout: next_timeout(deadline, Some((self.connect_limit, Timeout::Connect))),
             current_time: Arc::new(ureq::unversioned::transport::time::Instant::now),
-            run_connector: Arc::clone(&self.run_connector),
+            run_connector: Arc::clone(run_connector),
             register_shutdown: Arc::new(|_| Ok(())),
         };
-        let conn = (self.run_connector)(&details)?;
+        let conn = run_connector(&details)?;
         if details.needs_tls() && !conn.is_tls() {
             return Err(ureq::Error::TlsRequired);
         }

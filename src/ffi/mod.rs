@@ -879,7 +879,8 @@ pub extern "C" fn pan_last_error_code() -> i32 {
 ///
 /// @return a NUL-terminated UTF-8 string owned by the library, valid until the next fallible
 ///         `pan_*` call on this thread (the getters `pan_last_*`, `pan_strerror` and
-///         `pan_version` do not count). Never NULL; `""` after a success. Do not free it.
+///         `pan_version` do not count) and at most until the thread ends (its key destructor
+///         frees it). Never NULL; `""` after a success. Do not free it.
 ///
 /// The message says what failed and why, names the offending field, and carries the server's
 /// message and trace ID. It never contains a secret the library knows — the token of the
@@ -933,8 +934,10 @@ pub extern "C" fn pan_last_api_code() -> i64 {
 /// The `x-traceID` of this thread's last response: quote it in reports to the provider.
 ///
 /// @return a NUL-terminated string owned by the library, valid until the next fallible
-///         `pan_*` call on this thread; `""` when the last call got no trace ID. Never NULL.
-///         Set after a success too. Secrets are removed from it and control characters
+///         `pan_*` call on this thread and at most until the thread ends; `""` when the last
+///         call got no trace ID, and after a successful `pan_offline_download_wait_many()` or
+///         `pan_offline_download_batch()` (their items' trace IDs are in their results).
+///         Never NULL. Set after a success too. Secrets are removed from it and control characters
 ///         escaped, as in `pan_last_error_message()`; at most 200 characters.
 #[no_mangle]
 pub extern "C" fn pan_last_trace_id() -> *const c_char {
