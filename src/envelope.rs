@@ -93,13 +93,17 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for RawVisitor<'a> {
                     }
                     data = Some(map.next_value::<Data>()?);
                 }
+                // A success's message is never read: skipped unparsed when `code` 0 came first.
+                "message" if code.as_ref().is_some_and(|c| c.as_u64() == Some(0)) => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
                 "message" => {
                     let m = loose(map.next_value::<&'de RawValue>()?.get());
-                    message = message.or(m);
+                    message = message.or(m.map_err(A::Error::custom)?);
                 }
                 "x-traceID" => {
                     let t = loose(map.next_value::<&'de RawValue>()?.get());
-                    trace_id = trace_id.or(t);
+                    trace_id = trace_id.or(t.map_err(A::Error::custom)?);
                 }
                 _ => {
                     map.next_value::<serde::de::IgnoredAny>()?;
@@ -115,14 +119,19 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for RawVisitor<'a> {
     }
 }
 
-/// A text member read whatever its JSON type, from its raw text (so that no value, however
-/// large or odd, fails the answer): a string as it is (borrowed when it holds no escape), a
-/// number as written, anything else as absent.
-fn loose(raw: &str) -> Option<Text<'_>> {
-    match raw.as_bytes().first() {
-        Some(b'"') => serde_json::from_str::<Text<'_>>(raw).ok(),
-        Some(b'-' | b'0'..=b'9') => Some(Text(Cow::Borrowed(raw))),
-        _ => None,
+/// A text member read whatever its JSON type, from its raw text (so that no number, however
+/// large, fails the answer): a string as it is (borrowed when it holds no escape), a number as
+/// written, anything else as absent. A string whose escapes do not decode (a lone surrogate)
+/// is an error, which sends the whole answer to `mended`.
+fn loose(raw: &str) -> Result<Option<Text<'_>>, serde_json::Error> {
+    match raw.as_bytes() {
+        // Valid JSON (the raw value was checked): without a backslash, a string is its text.
+        [b'"', inner @ .., b'"'] if !inner.contains(&b'\\') => {
+            Ok(Some(Text(Cow::Borrowed(&raw[1..raw.len() - 1]))))
+        }
+        [b'"', ..] => serde_json::from_str::<Text<'_>>(raw).map(Some),
+        [b'-' | b'0'..=b'9', ..] => Ok(Some(Text(Cow::Borrowed(raw)))),
+        _ => Ok(None),
     }
 }
 
