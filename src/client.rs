@@ -118,11 +118,12 @@ impl Client {
         let mut secrets = config.secrets();
         let base = config.base()?.to_owned();
         let pins = Pins::parse(&config.resolve)?;
-        let route = {
-            let url = crate::url::parse_http_url(&base).map_err(Error::invalid)?;
-            proxy::route(&config, &url, &pins, &|name| std::env::var(name).ok())
-                .map_err(|e| e.redact(&secrets.iter().collect::<Vec<_>>()))?
-        };
+        let url = crate::url::parse_http_url(&base).map_err(Error::invalid)?;
+        let route = proxy::route(&config, &url, &pins, &|name| std::env::var(name).ok())
+            .map_err(|e| e.redact(&secrets.iter().collect::<Vec<_>>()))?;
+        // Every request goes to the base URL (redirects are not followed).
+        let host = HeaderValue::try_from(url.host_field())
+            .map_err(|_| Error::invalid("config: `baseUrl` has no usable host"))?;
         if let Some(p) = route.password.as_deref().filter(|p| !p.is_empty()) {
             secrets.push(Secret::new(p));
         }
@@ -147,10 +148,6 @@ impl Client {
         // Spaces around it are not part of a field value (RFC 9110 §5.5).
         let user_agent = HeaderValue::try_from(config.user_agent.trim())
             .map_err(|_| Error::invalid("config: `userAgent` is not a valid header value"))?;
-        let host = uri(&base, "/")
-            .ok()
-            .and_then(|u| host_field(&u))
-            .ok_or_else(|| Error::invalid("config: `baseUrl` has no host"))?;
         let fields = Fields::new(host, user_agent);
         let shown = match route.proxy {
             Some(_) => format!("{} from {}", route.shown, route.source),
@@ -514,20 +511,6 @@ impl Fields {
     }
 }
 
-/// The `Host` field of requests to `uri`: its host, and its port when that is not the
-/// scheme's default (as ureq-proto writes it when none is given).
-fn host_field(uri: &Uri) -> Option<HeaderValue> {
-    let host = uri.host()?;
-    let default = match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("https") => 443,
-        _ => 80,
-    };
-    match uri.port_u16() {
-        Some(port) if port != default => HeaderValue::try_from(format!("{host}:{port}")).ok(),
-        _ => HeaderValue::try_from(host).ok(),
-    }
-}
-
 /// A `Content-Length` value (RFC 9110 §8.6), its digits written on the stack: one
 /// allocation, where `HeaderValue::from(usize)` takes two.
 fn content_length(n: usize) -> HeaderValue {
@@ -648,25 +631,6 @@ fn backoff(attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn host_field_is_the_authority_without_a_default_port() {
-        for (base, want) in [
-            ("https://open-api.123pan.com", "open-api.123pan.com"),
-            ("https://open-api.123pan.com:443", "open-api.123pan.com"),
-            (
-                "https://open-api.123pan.com:8443",
-                "open-api.123pan.com:8443",
-            ),
-            ("http://127.0.0.1:80", "127.0.0.1"),
-            ("http://127.0.0.1:443", "127.0.0.1:443"),
-            ("http://[::1]:18080", "[::1]:18080"),
-            ("HTTPS://[::1]", "[::1]"),
-        ] {
-            let uri = uri(base, "/").expect(base);
-            assert_eq!(host_field(&uri).expect(base), want, "{base}");
-        }
-    }
 
     #[test]
     fn content_length_digits() {

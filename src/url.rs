@@ -30,9 +30,32 @@ impl HttpUrl<'_> {
         self.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
     }
 
-    /// The port, explicit or the scheme's default (RFC 9110 §4.2: 80 and 443).
+    /// The scheme's default port (RFC 9110 §4.2: 80 and 443).
+    pub fn default_port(&self) -> u16 {
+        if self.https {
+            443
+        } else {
+            80
+        }
+    }
+
+    /// The port, explicit or the scheme's default.
     pub fn port_or_default(&self) -> u16 {
-        self.port.unwrap_or(if self.https { 443 } else { 80 })
+        self.port.unwrap_or(self.default_port())
+    }
+
+    /// The `Host` field for requests to this URL (RFC 9110 §7.2): the host, bracketed when an
+    /// IPv6 address, and the port unless it is the scheme's default (as ureq-proto writes it).
+    pub fn host_field(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.to_owned()
+        };
+        match self.port {
+            Some(p) if p != self.default_port() => format!("{host}:{p}"),
+            _ => host,
+        }
     }
 }
 
@@ -162,6 +185,25 @@ mod tests {
         assert_eq!(u.host, "::1");
         assert!(u.is_loopback());
         assert!(parse_http_url("https://例子.测试/文件.mp4").is_ok());
+    }
+
+    #[test]
+    fn host_field_is_the_authority_without_a_default_port() {
+        for (url, want) in [
+            ("https://open-api.123pan.com", "open-api.123pan.com"),
+            ("https://open-api.123pan.com:443/x", "open-api.123pan.com"),
+            (
+                "https://open-api.123pan.com:8443",
+                "open-api.123pan.com:8443",
+            ),
+            ("http://127.0.0.1:80", "127.0.0.1"),
+            ("http://127.0.0.1:443", "127.0.0.1:443"),
+            ("http://[::1]:18080", "[::1]:18080"),
+            ("HTTPS://[::1]", "[::1]"),
+            ("http://user:pw@h:81", "h:81"),
+        ] {
+            assert_eq!(parse_http_url(url).expect(url).host_field(), want, "{url}");
+        }
     }
 
     #[test]
