@@ -17,7 +17,7 @@ python3 -m venv "$venv"
 wheel=$(ls target/ci-wheels/pan_offline-*.whl)
 echo "wheel: $wheel"
 case "$wheel" in *-none-any.whl) echo "not a platform wheel"; exit 1 ;; esac
-python3 -m zipfile -l "$wheel" | grep -q 'pan_offline/_native.*\.so' || { echo "no library in the wheel"; exit 1; }
+python3 -m zipfile -l "$wheel" | grep 'pan_offline/_native.*\.so' >/dev/null || { echo "no library in the wheel"; exit 1; }
 version=$(cargo_version)
 case "$wheel" in */pan_offline-"$version"-*) ;; *) echo "python/pyproject.toml's version is not $version"; exit 1 ;; esac
 "$venv/bin/auditwheel" show "$wheel" | tee target/ci-wheels/auditwheel.txt

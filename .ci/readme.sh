@@ -33,7 +33,7 @@ for f in "$run/blocks/sh/"*.sh; do
 done
 test -x "$run/work/app"
 # The README's static line links the .a, not the .so.
-! readelf -d "$run/work/app_static" | grep -q 'NEEDED.*libpan_offline' ||
+! readelf -d "$run/work/app_static" | grep 'NEEDED.*libpan_offline' >/dev/null ||
   { echo "the README's static build needs libpan_offline.so"; exit 1; }
 
 start_emulator
