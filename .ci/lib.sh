@@ -17,5 +17,5 @@ stop_emulator() {
 
 # The crate's version, from Cargo.toml.
 cargo_version() {
-  sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1
+  sed -n '/^version = "/{s/^version = "\(.*\)"/\1/p;q;}' Cargo.toml
 }
