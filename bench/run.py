@@ -10,7 +10,11 @@ run:
 
 - calls/s of pan_bench (the library) and curl_bench (libcurl's easy interface, OpenSSL, one
   reused handle per thread, told to use the TLS 1.3 suite rustls picks,
-  TLS_AES_128_GCM_SHA256) at 1, 2, 4 and 8 threads, plain and TLS;
+  TLS_AES_128_GCM_SHA256) at 1, 2, 4 and 8 threads, plain and TLS; over plain HTTP also
+  floor_bench, the floor (the library's request bytes, made once, written to a raw socket):
+  what is left of a call when the client does nothing, so how much room a target leaves;
+- at 1 thread over plain HTTP, each client's call split into its own CPU (user), the kernel's
+  (system) and the rest (waiting for nginx), from getrusage of the runs above;
 - the first call of a fresh process (exec to first task ID, median of 20 processes per client,
   the clients alternating), plain and TLS;
 - a second TLS connection in one process (session resumption), confirmed by nginx's
@@ -29,6 +33,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -52,6 +57,7 @@ PY_ROUNDS = 1 if QUICK else 3
 PY_TOTAL = 400 if QUICK else 4000
 HOST = "pan.bench"  # the TLS server's name, mapped to 127.0.0.1 inside the clients only
 CLIENTS = ("pan", "curl")
+FLOOR = "floor"  # floor_bench: plain HTTP throughput only
 
 
 def free_port():
@@ -159,13 +165,19 @@ def envs(ports, ca):
     return out
 
 
+CPU = {"user": 0.0, "system": 0.0}  # CPU time of the last run() (getrusage of children)
+
+
 def run(cmd, env, check=True):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     except subprocess.TimeoutExpired:
         if check:
             raise SystemExit(f"{cmd} timed out")
         return ""
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU["user"], CPU["system"] = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
     if out.returncode != 0 and check:
         raise SystemExit(f"{cmd} failed: {out.stdout}{out.stderr}")
     return out.stdout
@@ -198,8 +210,11 @@ def alternating(items, round_no):
 
 def throughput(progs, env, label):
     """calls/s of each client at each thread count: ROUNDS runs, the clients alternating (and
-    their order swapped every round)."""
+    their order swapped every round). Also, at 1 thread, the µs per call of each run: whole
+    (1 / calls/s), user and system CPU (the process's start is included: a few ms over
+    TOTAL calls)."""
     runs = {name: {t: [] for t in THREADS} for name in progs}
+    split = {name: {"call": [], "user": [], "system": []} for name in progs}
     for r in range(ROUNDS):
         for t in THREADS:
             for name, prog in alternating(progs.items(), r):
@@ -212,7 +227,11 @@ def throughput(progs, env, label):
                 else:
                     raise SystemExit(f"{label}: {name} failed three times at {t} threads")
                 runs[name][t].append(field(line, "calls_per_s"))
-    return runs
+                if t == 1:
+                    split[name]["call"].append(1e6 / field(line, "calls_per_s"))
+                    for k in ("user", "system"):
+                        split[name][k].append(CPU[k] * 1e6 / TOTAL)
+    return runs, split
 
 
 def first_calls(progs, env):
@@ -372,8 +391,9 @@ def main():
     r = {}
     try:
         r["ceiling"] = wrk_ceiling(env["plain"]["PAN_API_BASE_URL"])
+        floor = dict(progs, **{FLOOR: os.path.join(OUT, f"{FLOOR}_bench")})
         for mode in ("plain", "tls"):
-            r[mode] = throughput(progs, env[mode], mode)
+            r[mode], r["split", mode] = throughput(floor if mode == "plain" else progs, env[mode], mode)
         for mode in ("plain", "tls"):
             r["first", mode] = first_calls(progs, env[mode])
         r["resume"] = new_connections(progs, env["close"], os.path.join(tmp, "resumed.log"))
@@ -407,16 +427,32 @@ def main():
         print()
         print(f"{title}:")
         print()
-        print("| threads | pan-offline calls/s | libcurl calls/s | pan / libcurl |")
-        print("|---:|---:|---:|---:|")
+        if FLOOR in med[mode]:
+            print("| threads | pan-offline calls/s | libcurl calls/s | pan / libcurl | floor calls/s | floor / libcurl |")
+            print("|---:|---:|---:|---:|---:|---:|")
+        else:
+            print("| threads | pan-offline calls/s | libcurl calls/s | pan / libcurl |")
+            print("|---:|---:|---:|---:|")
         for t in THREADS:
             p, c = med[mode]["pan"][t], med[mode]["curl"][t]
-            print(f"| {t} | {p:,.0f} | {c:,.0f} | {p / c:.2f} |")
+            floor_cells = (f" {med[mode][FLOOR][t]:,.0f} | {med[mode][FLOOR][t] / c:.2f} |"
+                           if FLOOR in med[mode] else "")
+            print(f"| {t} | {p:,.0f} | {c:,.0f} | {p / c:.2f} |{floor_cells}")
         print()
         print(f"every {title} run (calls/s):")
         for t in THREADS:
-            print(f"  {t} thread(s): pan " + ", ".join(f"{v:,.0f}" for v in r[mode]["pan"][t])
-                  + " | libcurl " + ", ".join(f"{v:,.0f}" for v in r[mode]["curl"][t]))
+            print(f"  {t} thread(s): " + " | ".join(
+                f"{'libcurl' if n == 'curl' else n} " + ", ".join(f"{v:,.0f}" for v in r[mode][n][t])
+                for n in r[mode]))
+    print()
+    print("| 1 thread, plain HTTP, µs per call (medians) | pan-offline | libcurl | floor |")
+    print("|---|---:|---:|---:|")
+    sp = {n: {k: statistics.median(v) for k, v in s.items()} for n, s in r["split", "plain"].items()}
+    for k, title in (("call", "whole call (1 / calls/s)"), ("user", "own CPU (user)"),
+                     ("system", "kernel (system)")):
+        print(f"| {title} | " + " | ".join(f"{sp[n][k]:.1f}" for n in ("pan", "curl", FLOOR)) + " |")
+    print("| waiting (the rest) | " + " | ".join(
+        f"{sp[n]['call'] - sp[n]['user'] - sp[n]['system']:.1f}" for n in ("pan", "curl", FLOOR)) + " |")
     print()
     print("| measure | pan-offline | libcurl |")
     print("|---|---:|---:|")
@@ -458,7 +494,8 @@ def main():
     svg_chart([("pan-offline, HTTP", "#1f77b4", med["plain"]["pan"]),
                ("libcurl, HTTP", "#d62728", med["plain"]["curl"]),
                ("pan-offline, TLS", "#7fb2dc", med["tls"]["pan"]),
-               ("libcurl, TLS", "#ef9a9b", med["tls"]["curl"])], r["ceiling"], chart,
+               ("libcurl, TLS", "#ef9a9b", med["tls"]["curl"]),
+               ("floor (no client work), HTTP", "#9a9a9a", med["plain"][FLOOR])], r["ceiling"], chart,
               where.split(";")[0] + "; " + where.split(";")[1].strip())
     print(f"\nchart: {os.path.relpath(chart, ROOT)}")
 

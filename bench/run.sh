@@ -2,7 +2,7 @@
 # The benchmark, one command: bash bench/run.sh [--quick]
 # Installs nginx, wrk, valgrind, strace, openssl and libcurl's headers from the distribution
 # when missing, and httpx and requests (PyPI) into target/bench-venv; builds the release library
-# and both C clients, then runs bench/run.py (see its docstring).
+# and the C clients (and the floor), then runs bench/run.py (see its docstring).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
@@ -24,6 +24,7 @@ mkdir -p "$out"
 flags=(-std=c11 -O2 -Wall -Wextra -Werror -pthread -Iinclude)
 cc "${flags[@]}" bench/pan_bench.c -Ltarget/release -lpan_offline -Wl,-rpath,"$PWD/target/release" -o "$out/pan_bench"
 cc "${flags[@]}" bench/curl_bench.c -lcurl -o "$out/curl_bench"
+cc "${flags[@]}" bench/floor_bench.c -o "$out/floor_bench"
 cc -std=c11 -O2 -Iinclude examples-c/offline_download.c target/release/libpan_offline.a \
    -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc -o "$out/offline_download_static"
 python3 bench/run.py "$@"

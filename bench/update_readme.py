@@ -43,6 +43,8 @@ Every run (calls/s):
 {section(out, "every Python run")}
 ```
 
+{section(out, "| 1 thread, plain HTTP")}
+
 {section(out, "| measure |")}
 
 {section(out, "from Python")}
