@@ -17,8 +17,10 @@
  * - Threads: every function may be called from any number of threads at once. Calls block until
  *   the service answers or a time limit runs out. Error state is per thread.
  * - fork(): a child may call at once, whatever the parent's other threads were doing; it opens
- *   connections of its own (never the parent's) and keeps its own DNS cache, pacing and
- *   fetched token, so no lock a parent's thread held at the fork can stop it.
+ *   connections of its own (never the parent's) and keeps its own DNS cache, pacing, fetched
+ *   token and log lock, so no lock a parent's thread held at the fork can stop it. The child
+ *   keeps the parent's log callback, unless a thread was inside pan_client_set_log() at the
+ *   fork: then the child's client starts with no log.
  * - Panics never cross into C: they are caught and reported as PAN_ERR_PANIC.
  * - Security: TLS is verified; plain http:// base URLs are accepted only for loopback hosts;
  *   redirects are never followed; response bodies are capped at 1 MiB.

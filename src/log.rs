@@ -7,9 +7,10 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, TryLockError};
 
 use crate::error::{Error, Result};
+use crate::fork::PerProcess;
 use crate::redact::{clean, Secret};
 
 /// How much a log line matters. The numbers are the C ABI's `PAN_LOG_*`.
@@ -42,11 +43,31 @@ pub type Sink = Arc<dyn Fn(Level, &str) + Send + Sync>;
 const MAX_LINE: usize = 2048;
 
 /// A client's log.
-#[derive(Default)]
 pub(crate) struct Log {
     /// The most detailed level written (0: none).
     level: AtomicI32,
-    sink: RwLock<Option<Sink>>,
+    /// The sink, behind a lock of each process's own: at a `fork()` a parent's thread may be
+    /// inside the sink (holding the read lock) while another waits in [`Log::set`]; in the
+    /// child neither thread exists, and a lock of the parent's would stay taken for ever.
+    sink: PerProcess<RwLock<Option<Sink>>>,
+}
+
+impl Default for Log {
+    fn default() -> Log {
+        Log {
+            level: AtomicI32::new(0),
+            // A forked child keeps the parent's sink when its lock can be read without
+            // waiting; when a thread was changing the log at the fork, the child starts with
+            // none (its lines are dropped until the log is set in the child).
+            sink: PerProcess::new_with(|parent: Option<&RwLock<Option<Sink>>>| {
+                RwLock::new(parent.and_then(|lock| match lock.try_read() {
+                    Ok(sink) => sink.clone(),
+                    Err(TryLockError::Poisoned(p)) => p.into_inner().clone(),
+                    Err(TryLockError::WouldBlock) => None,
+                }))
+            }),
+        }
+    }
 }
 
 thread_local! {
@@ -89,7 +110,7 @@ impl Log {
         }
         let on = sink.is_some();
         let old = {
-            let mut guard = self.sink.write().unwrap_or_else(|p| p.into_inner());
+            let mut guard = self.sink.here().write().unwrap_or_else(|p| p.into_inner());
             self.level
                 .store(if on { level as i32 } else { 0 }, Ordering::Release);
             std::mem::replace(&mut *guard, sink)
@@ -110,7 +131,7 @@ impl Log {
         if !self.enabled(level) || in_sink() {
             return;
         }
-        let guard = self.sink.read().unwrap_or_else(|p| p.into_inner());
+        let guard = self.sink.here().read().unwrap_or_else(|p| p.into_inner());
         // The level may have dropped while this thread waited for the lock.
         if let (Some(sink), true) = (guard.as_ref(), self.enabled(level)) {
             let text = clean(&line(), MAX_LINE, secrets);

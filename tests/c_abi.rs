@@ -149,6 +149,8 @@ fn a_child_forked_while_other_threads_call_is_never_stuck() {
         Link::Shared,
     );
     assert!(stdout.contains("hung=0 failed=0"), "{stdout}");
+    // Forked while one thread was inside the log callback and another waited to clear it.
+    assert!(stdout.contains("log fork: child=ok"), "{stdout}");
 }
 
 #[test]

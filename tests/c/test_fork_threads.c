@@ -4,13 +4,20 @@
  * parent's threads at the moment of the fork; that thread does not exist in the child, so a
  * child that waited for the lock would wait forever. Each child has 10 s (alarm) for one call.
  * A fork lands inside such an instant only now and then, so this is a check that children get
- * through, not a proof (src/fork.rs tests the mechanism itself). Run by tests/c_abi.rs. Prints "forks=N hung=N failed=N" and "N passed, N failed".
+ * through, not a proof (src/fork.rs tests the mechanism itself). Then, made to happen for
+ * certain: a fork while one thread is inside the log callback and another waits in
+ * pan_client_set_log() for it to return; the child's call must end too. Run by
+ * tests/c_abi.rs. Prints "forks=N hung=N failed=N", "log fork: child=..." and "N passed, N
+ * failed".
  */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +40,64 @@ static void *hammer(void *arg) {
         nanosleep(&pause, NULL);
     }
     return NULL;
+}
+
+/* The log callback: once armed, the first line it gets holds its thread inside until
+ * released (pan_client_set_log itself writes a line, on the thread that sets the log). */
+static sem_t inside, release;
+static atomic_int armed = 0, held = 0;
+
+static void hold_log(void *user_data, int32_t level, const char *message) {
+    (void)user_data, (void)level, (void)message;
+    if (atomic_load(&armed) && atomic_exchange(&held, 1) == 0) {
+        sem_post(&inside);
+        sem_wait(&release);
+    }
+}
+
+static void *call_once(void *arg) {
+    (void)arg;
+    int64_t id;
+    pan_offline_download("test-token", opts, &id);
+    return NULL;
+}
+
+static void *clear_log(void *arg) {
+    (void)arg;
+    pan_client_set_log(NULL, 0, NULL, NULL); /* waits for hold_log to return */
+    return NULL;
+}
+
+/* How a child forked with the log's lock taken on two threads ends: "ok", "hung", "failed". */
+static const char *fork_inside_the_log(void) {
+    sem_init(&inside, 0, 0);
+    sem_init(&release, 0, 0);
+    if (pan_client_set_log(NULL, PAN_LOG_DEBUG, hold_log, NULL) != PAN_OK) return "failed";
+    atomic_store(&armed, 1);
+    pthread_t caller, clearer;
+    pthread_create(&caller, NULL, call_once, NULL);
+    sem_wait(&inside);
+    pthread_create(&clearer, NULL, clear_log, NULL);
+    struct timespec settle = {0, 300000000L}; /* the clearer is waiting for the lock by then */
+    nanosleep(&settle, NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(10);
+        int64_t id = 0;
+        _exit(pan_offline_download("test-token", opts, &id) == PAN_OK ? 0 : 1);
+    }
+    int status = 0;
+    const char *verdict = "failed";
+    if (pid > 0 && waitpid(pid, &status, 0) == pid) {
+        if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) verdict = "hung";
+        else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) verdict = "ok";
+    }
+    sem_post(&release);
+    pthread_join(caller, NULL);
+    pthread_join(clearer, NULL);
+    sem_destroy(&inside);
+    sem_destroy(&release);
+    return verdict;
 }
 
 int main(void) {
@@ -64,7 +129,9 @@ int main(void) {
     stop = 1;
     for (int i = 0; i < THREADS; i++) pthread_join(threads[i], NULL);
     printf("forks=%d hung=%d failed=%d\n", FORKS, hung, failed_children);
-    int failed = (hung != 0) + (failed_children != 0);
-    printf("%d passed, %d failed\n", 2 - failed, failed);
+    const char *log_fork = fork_inside_the_log();
+    printf("log fork: child=%s\n", log_fork);
+    int failed = (hung != 0) + (failed_children != 0) + (strcmp(log_fork, "ok") != 0);
+    printf("%d passed, %d failed\n", 3 - failed, failed);
     return failed == 0 ? 0 : 1;
 }
