@@ -57,14 +57,17 @@ for target in pan_offline::pan_offline pan_offline::pan_offline_static; do
   cmake --build "$build" -- VERBOSE=1 >"$build.log"
   "$build/consumer" | tail -n 1
   if [ "$target" = pan_offline::pan_offline_static ]; then
-    ! readelf -d "$build/consumer" | grep libpan_offline >/dev/null || { echo "static consumer links the .so"; exit 1; }
+    # readelf's output first, so that a failing readelf fails the script (a `!` pipeline would pass).
+    dynamic=$(readelf -d "$build/consumer")
+    ! grep libpan_offline >/dev/null <<<"$dynamic" || { echo "static consumer links the .so"; exit 1; }
     # The same system libraries as pkg-config --static gives.
     pc=$(pkg-config --libs-only-l --static pan_offline | tr ' ' '\n' | grep -v '^-lpan_offline$' | grep . | sort -u)
     cm=$(grep -o -- ' -l[a-z_]*' "$build.log" | tr -d ' ' | sort -u)
     echo "pkg-config: $(echo $pc)   cmake: $(echo $cm)"
     [ "$pc" = "$cm" ] || { echo "CMake and pkg-config disagree"; exit 1; }
   else
-    readelf -d "$build/consumer" | grep 'NEEDED.*libpan_offline.so' >/dev/null || { echo "not linked to the .so"; exit 1; }
+    dynamic=$(readelf -d "$build/consumer")
+    grep 'NEEDED.*libpan_offline.so' >/dev/null <<<"$dynamic" || { echo "not linked to the .so"; exit 1; }
   fi
 done
 # 0.x: the same minor version is compatible, another is not.

@@ -33,7 +33,9 @@ for f in "$run/blocks/sh/"*.sh; do
 done
 test -x "$run/work/app"
 # The README's static line links the .a, not the .so.
-! readelf -d "$run/work/app_static" | grep 'NEEDED.*libpan_offline' >/dev/null ||
+# readelf's output first, so that a missing app_static fails the script (a `!` pipeline would pass).
+dynamic=$(readelf -d "$run/work/app_static")
+! grep 'NEEDED.*libpan_offline' >/dev/null <<<"$dynamic" ||
   { echo "the README's static build needs libpan_offline.so"; exit 1; }
 
 start_emulator

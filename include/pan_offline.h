@@ -19,8 +19,8 @@
  * - fork(): a child may call at once, whatever the parent's other threads were doing; it opens
  *   connections of its own (never the parent's) and keeps its own DNS cache, pacing, fetched
  *   token and log lock, so no lock a parent's thread held at the fork can stop it. The child
- *   keeps the parent's log callback, unless a thread was inside pan_client_set_log() at the
- *   fork: then the child's client starts with no log.
+ *   keeps the parent's log callback, except that a child forked while another thread was
+ *   inside pan_client_set_log() may start with no log (set it again in the child).
  * - Panics never cross into C: they are caught and reported as PAN_ERR_PANIC.
  * - Security: TLS is verified; plain http:// base URLs are accepted only for loopback hosts;
  *   redirects are never followed; response bodies are capped at 1 MiB.

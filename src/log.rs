@@ -57,8 +57,9 @@ impl Default for Log {
         Log {
             level: AtomicI32::new(0),
             // A forked child keeps the parent's sink when its lock can be read without
-            // waiting; when a thread was changing the log at the fork, the child starts with
-            // none (its lines are dropped until the log is set in the child).
+            // waiting; when a thread was changing the log at the fork (holding the lock or
+            // waiting for it), the child starts with none (its lines are dropped until the
+            // log is set in the child).
             sink: PerProcess::new_with(|parent: Option<&RwLock<Option<Sink>>>| {
                 RwLock::new(parent.and_then(|lock| match lock.try_read() {
                     Ok(sink) => sink.clone(),
