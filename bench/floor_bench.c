@@ -1,11 +1,12 @@
 /* The floor: what a create costs a client that does no work of its own. The request bytes the
  * library sends (the same fields, byte for byte, and body), made once, written to a kept-alive socket per
- * thread and the answer read until its Content-Length is complete, with the one liveness
- * check both real clients make before reusing a connection (recv MSG_PEEK|MSG_DONTWAIT). No
+ * thread and the answer read until its Content-Length is complete, with the library's
+ * liveness check before reusing a connection (recv MSG_PEEK|MSG_DONTWAIT; libcurl polls the
+ * socket instead, to the same end). No
  * options to check, no JSON, no HTTP library: what is left is the kernel's loopback and
  * nginx. No client that checks a kept-alive connection before reusing it, as both real ones
- * do, can be faster (without the check it would save one system call, about 5 %); it shows
- * how much room a target leaves.
+ * do, can be faster (without the check it would save one system call a call); it shows how
+ * much room a target leaves.
  *
  *   floor_bench THREADS CALLS_PER_THREAD   calls/s, plain HTTP only
  *

@@ -14,7 +14,8 @@ run:
   floor_bench, the floor (the library's request bytes, made once, written to a raw socket):
   what is left of a call when the client does nothing, so how much room a target leaves;
 - at 1 thread over plain HTTP, each client's call split into its own CPU (user), the kernel's
-  (system) and the rest (waiting for nginx), from getrusage of the runs above;
+  (system) and the rest (waiting for nginx), from getrusage of the runs above; and the three
+  clients again with nginx's worker and the client on one CPU (no cross-CPU wakeup);
 - the first call of a fresh process (exec to first task ID, median of 20 processes per client,
   the clients alternating), plain and TLS;
 - a second TLS connection in one process (session resumption), confirmed by nginx's
@@ -214,10 +215,11 @@ def wrk_ceiling(base):
 
 
 def alternating(items, round_no):
-    """The clients in this round's order: as given in even rounds, reversed in odd ones, so
-    that neither always runs first."""
+    """The clients in this round's order: rotated by one each round, so that each takes each
+    place in turn (with two clients: swapped every round)."""
     items = list(items)
-    return items if round_no % 2 == 0 else items[::-1]
+    k = round_no % len(items)
+    return items[k:] + items[:k]
 
 
 def throughput(progs, env, label):
@@ -244,6 +246,28 @@ def throughput(progs, env, label):
                     for k in ("user", "system"):
                         split[name][k].append(CPU[k] * 1e6 / TOTAL)
     return runs, split
+
+
+def pinned(progs, env, nginx_pid):
+    """calls/s at 1 thread with nginx's worker and the client on one CPU (ROUNDS runs,
+    alternating): no wakeup crosses CPUs, which shows what the unpinned runs spend on it.
+    The worker's own CPU set is given back afterwards."""
+    workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(nginx_pid)], capture_output=True,
+                                              text=True).stdout.split()]
+    cpus = os.sched_getaffinity(0)
+    cpu = min(cpus)
+    for w in workers:
+        os.sched_setaffinity(w, {cpu})
+    runs = {name: [] for name in progs}
+    try:
+        for r in range(ROUNDS):
+            for name, prog in alternating(progs.items(), r):
+                line = run(["taskset", "-c", str(cpu), prog, "1", str(TOTAL)], env)
+                runs[name].append(field(line, "calls_per_s"))
+    finally:
+        for w in workers:
+            os.sched_setaffinity(w, cpus)
+    return runs
 
 
 def first_calls(progs, env):
@@ -406,6 +430,7 @@ def main():
         floor = dict(progs, **{FLOOR: os.path.join(OUT, f"{FLOOR}_bench")})
         for mode in ("plain", "tls"):
             r[mode], r["split", mode] = throughput(floor if mode == "plain" else progs, env[mode], mode)
+        r["pinned"] = pinned(floor, env["plain"], nginx.pid)
         for mode in ("plain", "tls"):
             r["first", mode] = first_calls(progs, env[mode])
         r["resume"] = new_connections(progs, env["close"], os.path.join(tmp, "resumed.log"))
@@ -469,6 +494,14 @@ def main():
         print(f"| {title} | " + " | ".join(f"{sp[n][k]:.1f}" for n in ("pan", "curl", FLOOR)) + " |")
     print("| waiting (the rest) | " + " | ".join(
         f"{sp[n]['call'] - sp[n]['user'] - sp[n]['system']:.1f}" for n in ("pan", "curl", FLOOR)) + " |")
+    print()
+    pin = {n: statistics.median(v) for n, v in r["pinned"].items()}
+    print("| 1 thread, plain HTTP, nginx's worker and the client on one CPU (taskset), calls/s | "
+          "pan-offline | libcurl | floor |")
+    print("|---|---:|---:|---:|")
+    print(f"| median of {ROUNDS} runs, alternating | " + " | ".join(f"{pin[n]:,.0f}" for n in ("pan", "curl", FLOOR)) + " |")
+    print("| ratio to libcurl | " + " | ".join(f"{pin[n] / pin['curl']:.2f}" for n in ("pan", "curl", FLOOR)) + " |")
+    print("| every run | " + " | ".join(", ".join(f"{v:,.0f}" for v in r["pinned"][n]) for n in ("pan", "curl", FLOOR)) + " |")
     print()
     print("| measure | pan-offline | libcurl |")
     print("|---|---:|---:|")

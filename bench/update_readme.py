@@ -45,6 +45,8 @@ Every run (calls/s):
 
 {section(out, "| 1 thread, plain HTTP")}
 
+{section(out, "| 1 thread, plain HTTP, nginx's worker")}
+
 {section(out, "| measure |")}
 
 {section(out, "from Python")}
