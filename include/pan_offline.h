@@ -93,7 +93,10 @@
 
 /**
  * The server's answer could not be understood: not JSON, not an envelope, too large, or
- * without a valid `taskID`.
+ * without a valid `taskID`. After a create call the service may still have made the task
+ * (it answered, but what it said cannot be read): like `PAN_ERR_OUTCOME_UNKNOWN`, check
+ * before creating it again. A batch treats it so: rerun with its journal, the item is
+ * `PAN_ERR_OUTCOME_UNKNOWN` and not sent again unless `"retryUnknown": true`.
  */
 #define PAN_ERR_BAD_RESPONSE 9
 

@@ -39,7 +39,10 @@ pub const PAN_ERR_TLS: i32 = 7;
 /// and no API envelope. The message names the status.
 pub const PAN_ERR_HTTP_STATUS: i32 = 8;
 /// The server's answer could not be understood: not JSON, not an envelope, too large, or
-/// without a valid `taskID`.
+/// without a valid `taskID`. After a create call the service may still have made the task
+/// (it answered, but what it said cannot be read): like `PAN_ERR_OUTCOME_UNKNOWN`, check
+/// before creating it again. A batch treats it so: rerun with its journal, the item is
+/// `PAN_ERR_OUTCOME_UNKNOWN` and not sent again unless `"retryUnknown": true`.
 pub const PAN_ERR_BAD_RESPONSE: i32 = 9;
 /// The service answered with a non-zero `code` not covered by a more precise status (e.g.
 /// 5066 file does not exist, 5113 traffic quota exceeded, 1 internal error). See
