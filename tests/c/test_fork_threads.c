@@ -55,6 +55,20 @@ static void hold_log(void *user_data, int32_t level, const char *message) {
     }
 }
 
+/* Forks a child that makes one call within 10 s (alarm); how it ended: "ok", "hung", "failed". */
+static const char *fork_one_call(void) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(10);
+        int64_t id = 0;
+        _exit(pan_offline_download("test-token", opts, &id) == PAN_OK ? 0 : 1);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid) return "failed";
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) return "hung";
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "ok" : "failed";
+}
+
 static void *call_once(void *arg) {
     (void)arg;
     int64_t id;
@@ -80,18 +94,7 @@ static const char *fork_inside_the_log(void) {
     pthread_create(&clearer, NULL, clear_log, NULL);
     struct timespec settle = {0, 300000000L}; /* the clearer is waiting for the lock by then */
     nanosleep(&settle, NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        alarm(10);
-        int64_t id = 0;
-        _exit(pan_offline_download("test-token", opts, &id) == PAN_OK ? 0 : 1);
-    }
-    int status = 0;
-    const char *verdict = "failed";
-    if (pid > 0 && waitpid(pid, &status, 0) == pid) {
-        if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) verdict = "hung";
-        else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) verdict = "ok";
-    }
+    const char *verdict = fork_one_call();
     sem_post(&release);
     pthread_join(caller, NULL);
     pthread_join(clearer, NULL);
@@ -111,20 +114,9 @@ int main(void) {
     for (int k = 0; k < FORKS; k++) {
         struct timespec pause = {0, (long)(rand() % 2000) * 1000L};
         nanosleep(&pause, NULL);
-        pid_t pid = fork();
-        if (pid == 0) {
-            alarm(10);
-            int64_t id = 0;
-            _exit(pan_offline_download("test-token", opts, &id) == PAN_OK ? 0 : 1);
-        }
-        int status = 0;
-        if (pid < 0 || waitpid(pid, &status, 0) != pid) {
-            failed_children++;
-        } else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
-            hung++;
-        } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-            failed_children++;
-        }
+        const char *verdict = fork_one_call();
+        hung += strcmp(verdict, "hung") == 0;
+        failed_children += strcmp(verdict, "failed") == 0;
     }
     stop = 1;
     for (int i = 0; i < THREADS; i++) pthread_join(threads[i], NULL);
