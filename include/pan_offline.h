@@ -212,10 +212,28 @@
 #define PAN_LOG_DEBUG 4
 
 /**
+ * Token source reason (`pan_token_source_callback`): there is no token yet, or the last one is
+ * due for renewal.
+ */
+#define PAN_TOKEN_NEEDED 0
+
+/**
+ * Token source reason (`pan_token_source_callback`): the service refused the last token
+ * (401, or it was pushed out by newer logins): give a new one (refresh it).
+ */
+#define PAN_TOKEN_REFUSED 1
+
+/**
  * A client: configuration, a connection pool and a token cache. Opaque; create it with
  * `pan_client_new()`, free it with `pan_client_free()`. Thread-safe: share one per process.
  */
 typedef struct pan_client pan_client;
+
+/**
+ * What a token source answers, filled in by `pan_token_reply_set()` or
+ * `pan_token_reply_fail()`. Opaque; valid only during the callback that received it.
+ */
+typedef struct pan_token_reply pan_token_reply;
 
 /**
  * Called by `pan_offline_download_wait()` after each poll.
@@ -257,6 +275,17 @@ typedef int32_t (*pan_batch_callback)(void *user_data, size_t index, int32_t sta
  *                   without any piece of a secret; valid only during the call.
  */
 typedef void (*pan_log_callback)(void *user_data, int32_t level, const char *message);
+
+/**
+ * Supplies a client's access token (see `pan_client_set_token_source()`).
+ *
+ * @param user_data  the pointer given to `pan_client_set_token_source()`, passed through.
+ * @param reason     `PAN_TOKEN_NEEDED` or `PAN_TOKEN_REFUSED`.
+ * @param reply      where the answer goes: call `pan_token_reply_set()` with the token, or
+ *                   `pan_token_reply_fail()` with why there is none, before returning.
+ *                   Valid only during this call.
+ */
+typedef void (*pan_token_source_callback)(void *user_data, int32_t reason, pan_token_reply *reply);
 
 #ifdef __cplusplus
 extern "C" {
@@ -345,8 +374,29 @@ int32_t pan_offline_download(const char *token, const char *json_opts, int64_t *
  *     loopback base URL unless given; the process-wide client reads `$PAN_CREATE_QPS` and
  *     `$PAN_PROGRESS_QPS`. A call waits for its turn within its `timeoutMs`; a turn that
  *     cannot come in time fails with `PAN_ERR_TIMEOUT` without sending (a create is then
- *     certainly not made). Retries take turns like first tries, and a 429 pauses every
- *     call of that kind on the client. No lock is held while a call waits.
+ *     certainly not made). Turns are `1.1/qps` seconds apart (a 10 % margin: a server
+ *     counting every request in a trailing second sees at most `qps` even with 100 ms of
+ *     jitter). Retries take turns like first tries, and a 429 (the envelope's, or a
+ *     gateway's HTTP 429) pauses every call of that kind on the client; when the pause ends
+ *     the waiting calls go one interval apart, never in a burst. No lock is held while a
+ *     call waits.
+ *   - `sharedState` (string): share the access token and the pacing schedules with every
+ *     other process of the account that names the same state, so that their tokens and
+ *     rates are the account's, not each process's. A directory path (created 0700 if
+ *     missing; one owned by another user or writable by group or others is refused here
+ *     with PAN_ERR_INVALID_ARGUMENT naming `sharedState`, as ssh refuses such a `~/.ssh`):
+ *     the processes of one machine. `redis://[:PASSWORD@]HOST:PORT/DB` or `rediss://` (TLS):
+ *     processes on many machines; no connection is made here, and a Redis that is down or
+ *     silent makes the calls that need it fail with PAN_ERR_NETWORK or PAN_ERR_TIMEOUT
+ *     naming the store, within `timeoutMs` (each Redis call at most 5 s). A call needing the
+ *     client's own token uses the stored one when it is valid; only one process fetches at
+ *     a time (the others wait for it and use its token); on a 401 or "tokens number has
+ *     exceeded the limit" a process reads the store again and fetches only if the stored
+ *     token is the refused one. Only the access token, its times and the last fetch's
+ *     failure are stored, never `clientSecret` or a password. Paced kinds of call take
+ *     their turns in the shared schedule (unpaced ones stay per process). Default: none;
+ *     the process-wide client reads `$PAN_SHARED_STATE`. See the README's "Many processes
+ *     and machines".
  *   - `caFile` (string): a PEM file of the certificate authorities to trust for https;
  *     default `$SSL_CERT_FILE`, else the system's CA bundle (the first of
  *     /etc/ssl/certs/ca-certificates.crt, /etc/pki/tls/certs/ca-bundle.crt,
@@ -760,6 +810,75 @@ int32_t pan_client_set_log(pan_client *client,
                            int32_t min_level,
                            pan_log_callback cb,
                            void *user_data);
+
+/**
+ * Make the host the supplier of a client's access tokens (or stop it).
+ *
+ * For tokens kept in a vault, handed out by an OAuth broker (a refresh-token flow, whose
+ * refresh tokens may rotate on every use) or by any program that holds the credentials when
+ * this one does not. The library calls `cb` when a call made without a token needs one: on
+ * first use, when the last token is due for renewal (a little before the expiry `cb` gave),
+ * and once after the service refused it (`PAN_TOKEN_REFUSED`). One thread at a time calls
+ * `cb`; other threads that need the token wait for its answer and share it. With
+ * `sharedState`, the token `cb` gave is shared with the account's other processes like a
+ * fetched one, and a process asks its own source only when the stored token does not do.
+ * A source replaces `clientID`/`clientSecret`; setting one (or clearing it) forgets the
+ * client's cached token. An explicit `token` argument of a call always wins.
+ *
+ * When `cb` fails (`pan_token_reply_fail()`, or it returned without answering), the call
+ * that needed the token fails with `PAN_ERR_UNAUTHORIZED` and a message that starts
+ * "the token source gave no token: " followed by the source's own words; the next call asks
+ * again after 1 s (doubling to a minute while it keeps failing).
+ *
+ * @param client     a client, or NULL for the process-wide default one.
+ * @param cb         the source, or NULL to go back to the client's credentials.
+ * @param user_data  passed to `cb` unchanged; may be NULL. Must stay valid until the source
+ *                   is set again or cleared, and while calls already asking it run.
+ * @return `PAN_OK`; the error of the process-wide client's configuration when `client` is
+ *         NULL and it cannot be made.
+ *
+ * Inside `cb`, a call of the same client without a token fails with
+ * `PAN_ERR_INVALID_ARGUMENT` (it would wait for `cb` itself); calls with a token of their
+ * own work. `cb` must not free the client.
+ *
+ * # Safety
+ * `client` is NULL or live; `cb` is NULL or a valid function, callable from any thread.
+ */
+int32_t pan_client_set_token_source(pan_client *client,
+                                    pan_token_source_callback cb,
+                                    void *user_data);
+
+/**
+ * Answer a token source's request with a token.
+ *
+ * @param reply       the reply the source received.
+ * @param token       the access token (copied; at most 4096 bytes, no control characters).
+ * @param expires_at  when it expires, in Unix seconds, or 0 when unknown (it is then kept
+ *                    until the service refuses it, or for 30 days).
+ * @return `PAN_OK`; `PAN_ERR_NULL_ARGUMENT`, `PAN_ERR_INVALID_UTF8`;
+ *         `PAN_ERR_INVALID_ARGUMENT` for a negative `expires_at` or a reply already answered.
+ *
+ * # Safety
+ * `reply` is the pointer the callback received, during the callback; `token` is NULL or
+ * NUL-terminated.
+ */
+int32_t pan_token_reply_set(pan_token_reply *reply, const char *token, int64_t expires_at);
+
+/**
+ * Answer a token source's request with a failure: the call that needed the token fails with
+ * `PAN_ERR_UNAUTHORIZED` and this message.
+ *
+ * @param reply    the reply the source received.
+ * @param message  why there is no token (copied; NULL: none given). It is shown to the
+ *                 caller of the failed call: put no secret in it.
+ * @return `PAN_OK`; `PAN_ERR_NULL_ARGUMENT` for a NULL `reply`, `PAN_ERR_INVALID_UTF8`;
+ *         `PAN_ERR_INVALID_ARGUMENT` for a reply already answered.
+ *
+ * # Safety
+ * `reply` is the pointer the callback received, during the callback; `message` is NULL or
+ * NUL-terminated.
+ */
+int32_t pan_token_reply_fail(pan_token_reply *reply, const char *message);
 
 #ifdef __cplusplus
 }  // extern "C"

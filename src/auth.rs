@@ -7,7 +7,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use std::cell::Cell;
 
 use crate::client::{Auth, Client, Request};
 use crate::envelope::Answer;
@@ -15,7 +17,62 @@ use crate::error::{Error, Result, Status};
 use crate::expiry;
 use crate::log::Level;
 use crate::redact::Secret;
+use crate::shared::{unix_ms, StoredFailure, StoredToken, Store, TokenRecord};
 use crate::token::Token;
+
+thread_local! {
+    /// Whether this thread is inside a client's token source (a call that needs the client's
+    /// own token would wait for itself).
+    static IN_SOURCE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Why the library asks a token source for a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+#[repr(i32)]
+pub enum TokenNeed {
+    /// There is none yet, or the last one is due for renewal (`PAN_TOKEN_NEEDED`, 0).
+    Missing = 0,
+    /// The service refused the last one (`PAN_TOKEN_REFUSED`, 1): give a new one.
+    Refused = 1,
+}
+
+/// A host's supplier of access tokens: given why one is needed, the token and its expiry
+/// (Unix seconds, 0: unknown), or why it has none.
+pub type TokenSource =
+    Arc<dyn Fn(TokenNeed) -> std::result::Result<(String, i64), String> + Send + Sync>;
+
+/// The stored token when it can be used (not the one refused, not due for renewal), with
+/// how long until it is.
+fn usable(record: &TokenRecord, stale: Option<&str>, now_ms: i64) -> Option<(Token, Duration)> {
+    let t = record.token.as_ref()?;
+    if Some(t.access_token.as_str()) == stale || now_ms >= t.renew_at_ms {
+        return None;
+    }
+    let token = Token::new(&t.access_token).ok()?;
+    Some((token, Duration::from_millis((t.renew_at_ms - now_ms) as u64)))
+}
+
+/// How long after a failed fetch the next is due.
+fn fetch_pause(e: &Error, failures: u32) -> Duration {
+    match e.status() {
+        Status::TokenLimit | Status::Unauthorized | Status::InvalidArgument => MAX_FETCH_PAUSE,
+        _ => Duration::from_secs(1 << failures.saturating_sub(1).min(6)).min(MAX_FETCH_PAUSE),
+    }
+}
+
+/// A renewed token refused again within a minute: not renewed again yet.
+fn refused_again(age: Duration) -> Error {
+    Error::new(
+        Status::Unauthorized,
+        format!(
+            "the service refused the token fetched {} ms ago after its predecessor was \
+             refused too; not fetching another before a minute has passed (check the \
+             service's status and this client's credentials)",
+            age.as_millis()
+        ),
+    )
+}
 
 /// How many earlier tokens a client keeps as secrets (at most 3 are live at the service).
 const MAX_RETIRED: usize = 4;
@@ -94,16 +151,24 @@ impl TokenCache {
 
     /// The cached token, fetched first when there is none or it is due for renewal. When
     /// `stale` is given (it was just refused with a 401), it is replaced unless another thread
-    /// already replaced it — once: a token that was itself fetched after a 401 and is refused
-    /// within a minute is not replaced again before the minute is over. After a failed fetch,
-    /// calls get the same failure until the next fetch is due (1 s, doubling to a minute; a
-    /// minute at once when the service refused the credentials or has too many tokens).
+    /// (or, with a shared state, another process) already replaced it — once: a token that was
+    /// itself fetched after a refusal and is refused within a minute is not replaced again
+    /// before the minute is over. After a failed fetch, calls get the same failure until the
+    /// next fetch is due (1 s, doubling to a minute; a minute at once when the service refused
+    /// the credentials or has too many tokens).
     pub(crate) fn get(
         &self,
         client: &Client,
         stale: Option<&Token>,
         deadline: Instant,
     ) -> Result<Token> {
+        if IN_SOURCE.with(Cell::get) {
+            return Err(Error::invalid(
+                "a call without a token was made from inside the client's token source, \
+                 which is itself asked for that token: give the call a token, or make it \
+                 after the source returned",
+            ));
+        }
         // A panic while the lock was held left at worst a stale state: go on with it.
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
@@ -112,17 +177,16 @@ impl TokenCache {
             if !refused && now < c.renew_at {
                 return Ok(c.token.clone());
             }
-            if refused && c.after_401 && now < c.fetched_at + expiry::MIN_TOKEN_AGE {
-                return Err(Error::new(
-                    Status::Unauthorized,
-                    format!(
-                        "the service refused the token fetched {} ms ago after its predecessor \
-                         was refused too; not fetching another before a minute has passed \
-                         (check the service's status and this client's credentials)",
-                        now.duration_since(c.fetched_at).as_millis()
-                    ),
-                ));
+            if client.shared.is_none()
+                && refused
+                && c.after_401
+                && now < c.fetched_at + expiry::MIN_TOKEN_AGE
+            {
+                return Err(refused_again(now.duration_since(c.fetched_at)));
             }
+        }
+        if let Some((store, account)) = &client.shared {
+            return self.get_shared(&mut state, client, store, account, stale, deadline);
         }
         if let Some((err, until)) = &state.failure {
             if now < *until {
@@ -132,57 +196,222 @@ impl TokenCache {
                 )));
             }
         }
-        let (id, secret) = client.credentials().ok_or_else(|| {
-            Error::new(
-                Status::NullArgument,
-                "`token` is NULL and the client has no `clientID`/`clientSecret` to fetch one",
-            )
-        })?;
-        client.log.write(Level::Info, &client.secret_refs(), || {
-            if stale.is_some() {
-                "renewing the access token after the service refused it (401)".to_owned()
-            } else {
-                "fetching an access token".to_owned()
-            }
-        });
-        let fresh = match client.fetch_access_token(id, secret, deadline) {
+        let fresh = match self.fetch(client, stale, deadline) {
             Ok(fresh) => fresh,
             Err(e) => {
                 state.failures = state.failures.saturating_add(1);
-                let pause = match e.status() {
-                    Status::TokenLimit | Status::Unauthorized | Status::InvalidArgument => {
-                        MAX_FETCH_PAUSE
-                    }
-                    _ => Duration::from_secs(1 << (state.failures - 1).min(6)).min(MAX_FETCH_PAUSE),
-                };
+                let pause = fetch_pause(&e, state.failures);
                 state.failure = Some((e.clone(), Instant::now() + pause));
                 return Err(e);
             }
         };
-        let local_now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        let fetched_at = Instant::now();
-        state.token = Some(Cached {
-            token: fresh.token.clone(),
-            renew_at: fetched_at
-                + expiry::renew_after(
-                    (fresh.expires_at != 0).then_some(fresh.expires_at),
-                    fresh.server_time,
-                    local_now,
-                ),
-            fetched_at,
-            after_401: stale.is_some(),
-        });
+        let renew_in = expiry::renew_after(
+            (fresh.expires_at != 0).then_some(fresh.expires_at),
+            fresh.server_time,
+            unix_ms() / 1000,
+        );
+        self.keep(&mut state, &fresh.token, renew_in, stale.is_some());
         state.failure = None;
         state.failures = 0;
+        Ok(fresh.token)
+    }
+
+    /// `get` with a shared state: the stored token when it is usable, else one fetch for
+    /// every process of the account, under the store's lock (the others wait for it and read
+    /// what it stored).
+    fn get_shared(
+        &self,
+        state: &mut CacheState,
+        client: &Client,
+        store: &Store,
+        account: &str,
+        stale: Option<&Token>,
+        deadline: Instant,
+    ) -> Result<Token> {
+        let stale_text = stale.map(Token::as_str);
+        // Read first without the lock: the usual case, another process's token still valid.
+        let record = store.read_token(account, deadline)?;
+        if let Some((token, renew_in)) = usable(&record, stale_text, unix_ms()) {
+            self.keep(state, &token, renew_in, false);
+            return Ok(token);
+        }
+        let mut outcome: Option<Result<Token>> = None;
+        store.update_token(account, deadline, &mut |mut record| {
+            let now_ms = unix_ms();
+            if let Some((token, renew_in)) = usable(&record, stale_text, now_ms) {
+                outcome = Some(Ok(token));
+                let _ = renew_in;
+                return None;
+            }
+            if let Some(t) = &record.token {
+                let age = Duration::from_millis(now_ms.saturating_sub(t.fetched_at_ms).max(0) as u64);
+                if Some(t.access_token.as_str()) == stale_text
+                    && t.after_refusal
+                    && age < expiry::MIN_TOKEN_AGE
+                {
+                    outcome = Some(Err(refused_again(age)));
+                    return None;
+                }
+            }
+            if let Some(f) = &record.failure {
+                if now_ms < f.until_ms {
+                    outcome = Some(Err(f.error().suffix(&format!(
+                        " (the last token fetch, by this or another process of the shared \
+                         state, failed; the next is not before {} ms from now)",
+                        f.until_ms - now_ms
+                    ))));
+                    return None;
+                }
+            }
+            match self.fetch(client, stale, deadline) {
+                Ok(fresh) => {
+                    let renew_in = expiry::renew_after(
+                        (fresh.expires_at != 0).then_some(fresh.expires_at),
+                        fresh.server_time,
+                        now_ms / 1000,
+                    );
+                    let now_ms = unix_ms();
+                    record.token = Some(StoredToken {
+                        access_token: fresh.token.as_str().to_owned(),
+                        expires_at: fresh.expires_at,
+                        renew_at_ms: now_ms.saturating_add(renew_in.as_millis() as i64),
+                        fetched_at_ms: now_ms,
+                        after_refusal: stale.is_some(),
+                    });
+                    record.failure = None;
+                    record.failures = 0;
+                    outcome = Some(Ok(fresh.token));
+                    Some(record)
+                }
+                // A caller's own setting (no credentials) is no news for other processes.
+                Err(e) if e.status() == Status::NullArgument => {
+                    outcome = Some(Err(e));
+                    None
+                }
+                Err(e) => {
+                    record.failures = record.failures.saturating_add(1);
+                    let pause = fetch_pause(&e, record.failures);
+                    record.failure = Some(StoredFailure {
+                        status: e.status().code(),
+                        message: e.message().to_owned(),
+                        until_ms: unix_ms().saturating_add(pause.as_millis() as i64),
+                    });
+                    outcome = Some(Err(e));
+                    Some(record)
+                }
+            }
+        })?;
+        let token = outcome.unwrap_or_else(|| {
+            Err(Error::new(
+                Status::Internal,
+                "shared state: the token record was not read",
+            ))
+        })?;
+        // Read again for its renewal time (cheap, and the same for every process).
+        let renew_in = store
+            .read_token(account, deadline)
+            .ok()
+            .and_then(|r| usable(&r, None, unix_ms()))
+            .filter(|(t, _)| *t == token)
+            .map_or(expiry::MIN_TOKEN_AGE, |(_, r)| r);
+        self.keep(state, &token, renew_in, stale.is_some());
+        Ok(token)
+    }
+
+    /// Keeps `token` as this process's, to be renewed in `renew_in`, and as a secret.
+    fn keep(&self, state: &mut CacheState, token: &Token, renew_in: Duration, after_401: bool) {
+        let fetched_at = Instant::now();
+        if state.token.as_ref().is_some_and(|c| c.token == *token) {
+            if let Some(c) = state.token.as_mut() {
+                c.renew_at = fetched_at + renew_in;
+            }
+            return;
+        }
+        state.token = Some(Cached {
+            token: token.clone(),
+            renew_at: fetched_at + renew_in,
+            fetched_at,
+            after_401,
+        });
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         if held.len() > MAX_RETIRED {
             held.remove(0);
         }
-        held.push(Arc::new(Secret::new(fresh.token.as_str())));
+        held.push(Arc::new(Secret::new(token.as_str())));
         self.any_held.store(true, Ordering::Release);
-        Ok(fresh.token)
+    }
+
+    /// Forgets the cached token (a new token source was set).
+    pub(crate) fn forget(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.token = None;
+        state.failure = None;
+        state.failures = 0;
+    }
+
+    /// A new token: from the client's token source when it has one, else fetched with its
+    /// credentials.
+    fn fetch(&self, client: &Client, stale: Option<&Token>, deadline: Instant) -> Result<AccessToken> {
+        if let Some(source) = client.token_source() {
+            client.log.write(Level::Info, &client.secret_refs(), || {
+                "asking the token source for an access token".to_owned()
+            });
+            let need = if stale.is_some() {
+                TokenNeed::Refused
+            } else {
+                TokenNeed::Missing
+            };
+            /// Clears the flag however the source returns (a panic included).
+            struct Inside;
+            impl Drop for Inside {
+                fn drop(&mut self) {
+                    IN_SOURCE.with(|f| f.set(false));
+                }
+            }
+            IN_SOURCE.with(|f| f.set(true));
+            let inside = Inside;
+            let answer = source(need);
+            drop(inside);
+            return match answer {
+                Ok((raw, expires_at)) => {
+                    let token = Token::new(&raw).map_err(|e| {
+                        Error::new(
+                            Status::Unauthorized,
+                            format!("the token source gave an unusable token: {}", e.message()),
+                        )
+                        .redact(&[&Secret::new(&raw)])
+                    })?;
+                    Ok(AccessToken {
+                        token,
+                        expires_at: expires_at.max(0),
+                        trace_id: String::new(),
+                        server_time: None,
+                    })
+                }
+                Err(why) => Err(Error::new(
+                    Status::Unauthorized,
+                    format!(
+                        "the token source gave no token: {}",
+                        crate::redact::clean(&why, 1000, &client.secret_refs())
+                    ),
+                )),
+            };
+        }
+        let (id, secret) = client.credentials().ok_or_else(|| {
+            Error::new(
+                Status::NullArgument,
+                "`token` is NULL and the client has no `clientID`/`clientSecret` (nor a token \
+                 source) to fetch one",
+            )
+        })?;
+        client.log.write(Level::Info, &client.secret_refs(), || {
+            if stale.is_some() {
+                "renewing the access token after the service refused it".to_owned()
+            } else {
+                "fetching an access token".to_owned()
+            }
+        });
+        client.fetch_access_token(id, secret, deadline)
     }
 
     /// The tokens this client holds and held.

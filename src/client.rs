@@ -1,6 +1,7 @@
 //! The client: configuration, its connections, and the one request path every call takes.
 
 use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use once_cell::sync::OnceCell;
@@ -11,16 +12,17 @@ use ureq::http::header::{
 use ureq::http::HeaderMap;
 use ureq::http::{Method, Uri};
 
-use crate::auth::TokenCache;
+use crate::auth::{TokenCache, TokenSource};
 use crate::config::{Config, Pins, MAX_RESPONSE_BODY};
 use crate::envelope::{interpret, Answer, HttpAnswer};
 use crate::error::{Error, Result, Retry, Status};
 use crate::exchange::exchange;
 use crate::fork::PerProcess;
 use crate::log::{Level, Log, Sink};
-use crate::pacing::{Kind, Pacer};
+use crate::pacing::{Kind, NoTurn, Pacer};
 use crate::proxy;
 use crate::redact::{token_secret, Secret};
+use crate::shared::{account_key, Store};
 use crate::tls;
 use crate::token::Token;
 use crate::transport::{self, Connections};
@@ -49,6 +51,11 @@ pub struct Client {
     route: String,
     /// How fast each kind of call is sent.
     pacer: Pacer,
+    /// The state shared with other processes of the account (`sharedState`), and the
+    /// account's name in it.
+    pub(crate) shared: Option<(Arc<Store>, String)>,
+    /// The host's supplier of tokens, if it set one (it then replaces the credentials).
+    source: std::sync::RwLock<Option<TokenSource>>,
     /// Where the client's log lines go, if anywhere.
     pub(crate) log: Log,
     /// The request URIs of the fixed endpoints, parsed once (a clone shares the text).
@@ -155,6 +162,17 @@ impl Client {
         };
         let conns = Connections::new(&config, &base, &tls, route, pins);
         let (create_qps, progress_qps) = config.rates();
+        let shared = match config.shared_state.as_deref() {
+            Some(spec) => {
+                let store = Store::open(spec, "config: `sharedState`")?;
+                if let Some(p) = store.secret() {
+                    secrets.push(Secret::new(p));
+                }
+                let client = config.client_id.as_deref().unwrap_or("");
+                Some((Arc::new(store), account_key(&base, client)))
+            }
+            None => None,
+        };
         let uris = FIXED_PATHS
             .iter()
             .filter_map(|p| Some((*p, uri(&base, p).ok()?)))
@@ -169,7 +187,9 @@ impl Client {
             }),
             secrets,
             route: shown,
-            pacer: Pacer::new(create_qps, progress_qps),
+            pacer: Pacer::new(create_qps, progress_qps, shared.clone()),
+            shared,
+            source: std::sync::RwLock::new(None),
             log: Log::default(),
             uris,
         })
@@ -196,6 +216,20 @@ impl Client {
             format!("route to {}: {}", self.base, self.route)
         });
         Ok(())
+    }
+
+    /// Makes `source` the supplier of this client's own token (`None`: the credentials
+    /// again). It is called when a call without a token needs one — the first time, when the
+    /// last one is due for renewal, and once after the service refused it — by one thread at
+    /// a time, the others waiting for its answer. The cached token is forgotten.
+    pub fn set_token_source(&self, source: Option<TokenSource>) {
+        *self.source.write().unwrap_or_else(|p| p.into_inner()) = source;
+        self.tokens.here().forget();
+    }
+
+    /// The token source, if one is set (cloned: no lock is held while it runs).
+    pub(crate) fn token_source(&self) -> Option<TokenSource> {
+        self.source.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The configuration's secrets, for log lines that concern no call.
@@ -244,10 +278,11 @@ impl Client {
                 let held = self.tokens.here().held();
                 let held: Vec<&Secret> = held.iter().map(|s| &**s).collect();
                 match self.send_with_retries(req, Some(&token), &held, deadline, &read) {
-                    // Refused as invalid: the service did not act, so the request may be
-                    // repeated once with a renewed token. ("Too many tokens" is another
-                    // status: fetching yet another token would make it worse.)
-                    Err(e) if e.status() == Status::Unauthorized => {
+                    // Refused as invalid, or pushed out by a newer login ("tokens number has
+                    // exceeded the limit" on use): the service did not act, so the request may
+                    // be repeated once with a renewed token — the one another thread or
+                    // process already fetched, else one fetched once for all of them.
+                    Err(e) if matches!(e.status(), Status::Unauthorized | Status::TokenLimit) => {
                         let stale = token_secret(&token);
                         let renewed = self
                             .tokens
@@ -307,7 +342,10 @@ impl Client {
             }
             if let Some(kind) = req.pace {
                 match self.pacer.turn(kind, deadline) {
-                    Err(wait) => return Err(finish(not_in_time(req, kind, wait, &self.config))),
+                    Err(NoTurn::TooLate(wait)) => {
+                        return Err(finish(not_in_time(req, kind, wait, &self.config)))
+                    }
+                    Err(NoTurn::Store(e)) => return Err(finish(e)),
                     Ok(waited) if waited >= Duration::from_millis(1) => {
                         self.log.write(Level::Debug, secrets, || {
                             format!(
@@ -361,7 +399,9 @@ impl Client {
             match req.pace {
                 // A 429 pauses every caller of this kind on this client; the retry then takes
                 // its turn like a first try.
-                Some(kind) if err.status() == Status::RateLimited => self.pacer.pause(kind, pause),
+                Some(kind) if err.status() == Status::RateLimited => {
+                    self.pacer.pause(kind, pause, deadline).map_err(finish)?
+                }
                 _ => std::thread::sleep(pause),
             }
             attempt += 1;

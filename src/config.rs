@@ -31,6 +31,8 @@ pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(200);
 pub const CREATE_QPS_ENV: &str = "PAN_CREATE_QPS";
 /// See [`CREATE_QPS_ENV`].
 pub const PROGRESS_QPS_ENV: &str = "PAN_PROGRESS_QPS";
+/// The environment variable that sets `sharedState` of the process-wide client.
+pub const SHARED_STATE_ENV: &str = "PAN_SHARED_STATE";
 /// Creates per second a client sends by default, all threads together (what peers do).
 pub const DEFAULT_CREATE_QPS: f64 = 1.0;
 /// Progress queries per second a client sends by default, all threads together.
@@ -83,6 +85,10 @@ pub struct Config {
     pub create_qps: Option<f64>,
     /// Progress queries per second, as `create_qps`; default [`DEFAULT_PROGRESS_QPS`].
     pub progress_qps: Option<f64>,
+    /// Where the token and the pacing schedules are shared with the account's other
+    /// processes: a private directory, or `redis://HOST:PORT/DB` (`rediss://` for TLS) for
+    /// processes on many machines. `None` (the default): this client's own.
+    pub shared_state: Option<String>,
 }
 
 impl Default for Config {
@@ -106,6 +112,7 @@ impl Default for Config {
             ca_file: None,
             create_qps: None,
             progress_qps: None,
+            shared_state: None,
         }
     }
 }
@@ -130,11 +137,12 @@ impl std::fmt::Debug for Config {
             .field("ca_file", &self.ca_file)
             .field("create_qps", &self.create_qps)
             .field("progress_qps", &self.progress_qps)
+            .field("shared_state", &self.shared_state.as_deref().map(hide_userinfo))
             .finish()
     }
 }
 
-const KEYS: &str = "baseUrl, connectTimeoutMs, timeoutMs, maxRetries, pollIntervalMs, userAgent, proxy, noProxy, resolve, clientID, clientSecret, caFile, createQps, progressQps";
+const KEYS: &str = "baseUrl, connectTimeoutMs, timeoutMs, maxRetries, pollIntervalMs, userAgent, proxy, noProxy, resolve, clientID, clientSecret, caFile, createQps, progressQps, sharedState";
 /// Longest time limit accepted: one day.
 const MAX_MS: u64 = 86_400_000;
 
@@ -161,6 +169,7 @@ impl Config {
                 "caFile" => c.ca_file = Some(string(&key, value)?),
                 "createQps" => c.create_qps = Some(qps(&format!("`{key}`"), &value)?),
                 "progressQps" => c.progress_qps = Some(qps(&format!("`{key}`"), &value)?),
+                "sharedState" => c.shared_state = Some(string(&key, value)?),
                 other => {
                     return Err(Error::invalid(format!(
                         "config: unknown key `{}` (the keys are {KEYS}; names are case-sensitive)",
@@ -174,10 +183,19 @@ impl Config {
     }
 
     /// The defaults with what the environment says for the process-wide client:
-    /// `$PAN_API_BASE_URL`, `$PAN_CREATE_QPS`, `$PAN_PROGRESS_QPS`. A value that cannot be
-    /// used is refused, naming its variable.
+    /// `$PAN_API_BASE_URL`, `$PAN_CREATE_QPS`, `$PAN_PROGRESS_QPS`, `$PAN_SHARED_STATE`. A
+    /// value that cannot be used is refused, naming its variable.
     pub fn from_env() -> Result<Config> {
         let mut c = Config::default();
+        if let Some(v) = std::env::var_os(SHARED_STATE_ENV).filter(|v| !v.is_empty()) {
+            let text = v.into_string().map_err(|v| {
+                Error::invalid(format!(
+                    "${SHARED_STATE_ENV} is `{}`, which is not UTF-8",
+                    printable(&v.to_string_lossy(), 200)
+                ))
+            })?;
+            c.shared_state = Some(text);
+        }
         for (name, field) in [
             (CREATE_QPS_ENV, &mut c.create_qps),
             (PROGRESS_QPS_ENV, &mut c.progress_qps),
@@ -248,6 +266,7 @@ impl Config {
             ("clientID", &self.client_id),
             ("clientSecret", &self.client_secret),
             ("caFile", &self.ca_file),
+            ("sharedState", &self.shared_state),
         ] {
             if v.as_deref().is_some_and(str::is_empty) {
                 return Err(Error::invalid(format!("config: `{name}` is empty")));
@@ -268,6 +287,7 @@ impl Config {
             self.client_secret.clone(),
             self.proxy.as_deref().and_then(password_of),
             password_of(&self.base_url),
+            self.shared_state.as_deref().and_then(password_of),
         ]
         .into_iter()
         .flatten()

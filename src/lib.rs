@@ -45,6 +45,7 @@ mod per_thread;
 mod proxy;
 mod recent;
 mod redact;
+mod shared;
 mod spare;
 mod tcp;
 mod tls;
@@ -52,7 +53,7 @@ mod token;
 mod transport;
 mod url;
 
-pub use auth::AccessToken;
+pub use auth::{AccessToken, TokenNeed, TokenSource};
 pub use batch::{BatchOptions, ItemResult, MAX_BATCH_ITEMS, MAX_BATCH_LEN};
 pub use callback::Callback;
 pub use client::Client;

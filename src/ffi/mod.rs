@@ -14,8 +14,10 @@ use crate::{Callback, Client, Config, Progress, Target, Token};
 
 mod bulk;
 mod log;
+mod token;
 pub use bulk::*;
 pub use log::*;
+pub use token::*;
 
 /// Success.
 pub const PAN_OK: i32 = 0;
@@ -434,8 +436,29 @@ pub unsafe extern "C" fn pan_offline_download(
 ///     loopback base URL unless given; the process-wide client reads `$PAN_CREATE_QPS` and
 ///     `$PAN_PROGRESS_QPS`. A call waits for its turn within its `timeoutMs`; a turn that
 ///     cannot come in time fails with `PAN_ERR_TIMEOUT` without sending (a create is then
-///     certainly not made). Retries take turns like first tries, and a 429 pauses every
-///     call of that kind on the client. No lock is held while a call waits.
+///     certainly not made). Turns are `1.1/qps` seconds apart (a 10 % margin: a server
+///     counting every request in a trailing second sees at most `qps` even with 100 ms of
+///     jitter). Retries take turns like first tries, and a 429 (the envelope's, or a
+///     gateway's HTTP 429) pauses every call of that kind on the client; when the pause ends
+///     the waiting calls go one interval apart, never in a burst. No lock is held while a
+///     call waits.
+///   - `sharedState` (string): share the access token and the pacing schedules with every
+///     other process of the account that names the same state, so that their tokens and
+///     rates are the account's, not each process's. A directory path (created 0700 if
+///     missing; one owned by another user or writable by group or others is refused here
+///     with PAN_ERR_INVALID_ARGUMENT naming `sharedState`, as ssh refuses such a `~/.ssh`):
+///     the processes of one machine. `redis://[:PASSWORD@]HOST:PORT/DB` or `rediss://` (TLS):
+///     processes on many machines; no connection is made here, and a Redis that is down or
+///     silent makes the calls that need it fail with PAN_ERR_NETWORK or PAN_ERR_TIMEOUT
+///     naming the store, within `timeoutMs` (each Redis call at most 5 s). A call needing the
+///     client's own token uses the stored one when it is valid; only one process fetches at
+///     a time (the others wait for it and use its token); on a 401 or "tokens number has
+///     exceeded the limit" a process reads the store again and fetches only if the stored
+///     token is the refused one. Only the access token, its times and the last fetch's
+///     failure are stored, never `clientSecret` or a password. Paced kinds of call take
+///     their turns in the shared schedule (unpaced ones stay per process). Default: none;
+///     the process-wide client reads `$PAN_SHARED_STATE`. See the README's "Many processes
+///     and machines".
 ///   - `caFile` (string): a PEM file of the certificate authorities to trust for https;
 ///     default `$SSL_CERT_FILE`, else the system's CA bundle (the first of
 ///     /etc/ssl/certs/ca-certificates.crt, /etc/pki/tls/certs/ca-bundle.crt,

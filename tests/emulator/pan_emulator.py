@@ -15,8 +15,10 @@ serves until POST /__emu/shutdown, until --max-seconds pass, or (with --watch-st
 its standard input closes, so that it never outlives the test that started it.
 
 Control routes (JSON): POST /__emu/faults (a fault or a list), GET /__emu/requests,
-GET /__emu/tasks, GET /__emu/callbacks, POST /__emu/config, POST /__emu/reset,
-POST /__emu/shutdown. Fault keys are documented in `Fault` below.
+GET /__emu/tasks, GET /__emu/callbacks, GET /__emu/refused, GET /__emu/stats,
+POST /__emu/config, POST /__emu/login, POST /__emu/reset, POST /__emu/shutdown. Fault keys
+are documented in `Fault` below, configuration keys and the other routes in
+`Handler.control`.
 """
 
 import argparse
@@ -71,6 +73,26 @@ class State:
         self.refused = {"rate": {}, "running": 0}
         self.expiry_format = "offset"
         self.send_date = True
+        # "refuse" (the default): a token fetch while max_tokens tokens of that client are live
+        # is refused. "evict": it succeeds and pushes out the client's oldest live token, which
+        # from then on is answered 401 "tokens number has exceeded the limit".
+        self.token_limit_mode = "refuse"
+        self.evicted = set()  # tokens pushed out (by the limit or by evict_tokens)
+        # "lenient" (the default): within_rate counts the calls it let through, in a 0.98 s
+        # window. "strict": it counts every call of the kind that reached it, refused ones too,
+        # by arrival time, in the trailing 1.000 s window (see within_rate).
+        self.rate_window_mode = "lenient"
+        self.arrivals = {}  # kind -> arrival times (monotonic) of every call, strict mode
+        # "envelope" (the default): over a rate, HTTP 200 with envelope 429. "gateway": what
+        # the Kong gateway in front of the service answers, HTTP 429 and its own body.
+        self.rate_limit_form = "envelope"
+        # The account-level penalty: while `ban` holds, every create answers envelope 1
+        # "internal error" and creates nothing. ban_after_creates N (0: off) sets `ban` by
+        # itself once N creates have succeeded within 10 s.
+        self.ban = False
+        self.ban_after_creates = 0
+        self.create_times = []  # monotonic times of the successful creates, last 10 s
+        self.stats = new_stats()
         for entry in args.resolve:
             name, _, addr = entry.rpartition(":") if entry.count(":") == 1 else entry.partition(":")
             if not ipaddress.ip_address(addr.strip("[]")).is_loopback:
@@ -86,6 +108,51 @@ class State:
                         del self.faults[i]
                     return dict(f)
         return None
+
+
+def new_stats():
+    """The counters of GET /__emu/stats, all zero (POST /__emu/reset starts them again)."""
+    return {"token_fetches": 0, "token_fetch_refusals": 0, "evicted_uses": 0, "creates": 0,
+            "rate_refused": {}, "running_refused": 0, "ban_refused": 0,
+            "external_logins": 0, "external_login_refusals": 0}
+
+
+def fetch_token(cid, external=False):
+    """Issues a token to client `cid` (whose credentials are already checked) under the token
+    limit, as the service does; returns the envelope. A client may hold max_tokens live
+    tokens: over it, token_limit_mode "refuse" answers 401 "tokens number has exceeded the
+    limit", "evict" issues the token and pushes out the client's oldest live tokens (oldest
+    issued first) so that max_tokens remain live; with max_tokens 0 or less nothing can be
+    live and the fetch is refused in either mode. Tokens not issued to a client (--token,
+    config `tokens`) are never counted nor evicted. `external`: the fetch of another program
+    (POST /__emu/login), counted as external_logins / external_login_refusals rather than
+    token_fetches / token_fetch_refusals."""
+    now = time.time()
+    ok_key, refused_key = (("external_logins", "external_login_refusals") if external
+                           else ("token_fetches", "token_fetch_refusals"))
+    with STATE.lock:
+        live = [t for t, exp in STATE.tokens.items()
+                if t.startswith(f"tok-{cid}-") and exp is not None and exp > now]
+        if len(live) >= STATE.max_tokens:
+            if STATE.token_limit_mode != "evict" or STATE.max_tokens <= 0:
+                STATE.stats[refused_key] += 1
+                return envelope(401, "tokens number has exceeded the limit")
+            for old in live[:len(live) - STATE.max_tokens + 1]:  # dicts keep issue order
+                del STATE.tokens[old]
+                STATE.evicted.add(old)
+        tok = f"tok-{cid}-{next(STATE.token_seq)}-{uuid.uuid4().hex}"
+        exp = now + STATE.token_ttl
+        STATE.tokens[tok] = exp
+        STATE.stats[ok_key] += 1
+    return envelope(0, "ok", {"accessToken": tok, "expiredAt": expired_at_text(exp)})
+
+
+def answer_bytes(answer, ensure_ascii=True):
+    """The body for an answer of api(): an envelope (any JSON value) is serialised, bytes
+    (a body that is no envelope, such as the gateway's 429) go out as they are."""
+    if isinstance(answer, bytes):
+        return answer
+    return json.dumps(answer, ensure_ascii=ensure_ascii).encode()
 
 
 def expired_at_text(exp):
@@ -279,6 +346,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def requests_on_conn(self):
         return getattr(self, "_served", 0)
 
+    def parse_request(self):
+        # A request's arrival: its request line has just been read, nothing else done yet.
+        # The strict rate window and the `mono` of the request log use it.
+        self.arrival = time.monotonic()
+        return super().parse_request()
+
     # ---- plumbing -------------------------------------------------------------------------
 
     def read_body(self):
@@ -286,7 +359,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.rfile.read(n) if n > 0 else b""
 
     def send_json(self, obj, status=200, headers=None):
-        self.send_raw(status, json.dumps(obj, ensure_ascii=False).encode(), headers)
+        """Sends `obj` as JSON, or as it is if it is bytes (a JSON body that is no envelope)."""
+        self.send_raw(status, answer_bytes(obj, ensure_ascii=False), headers)
 
     def send_raw(self, status, body, headers=None, content_type="application/json"):
         self.send_response(status)
@@ -427,11 +501,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             upstream.close()
 
     def record_request(self, method, path, query, body):
-        """Records a request for GET /__emu/requests; returns its entry."""
+        """Records a request for GET /__emu/requests; returns its entry. `t` is the wall
+        clock when recorded, `mono` the request's arrival on the emulator's monotonic clock
+        (the clock of the strict rate window; comparable across the requests of one
+        emulator, whichever process sent them)."""
         entry = {"method": method, "path": path, "query": query,
                  "headers": {k.lower(): v for k, v in self.headers.items()},
                  "body": body.decode("utf-8", "replace"), "conn": self.conn_id, "task": None,
-                 "t": time.time()}
+                 "t": time.time(), "mono": getattr(self, "arrival", None) or time.monotonic()}
         with STATE.lock:
             STATE.requests.append(entry)
         return entry
@@ -536,7 +613,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return True
 
     def send_chunked(self, size, status, answer, trailer_bytes=0, trailer_drip_ms=None):
-        data = json.dumps(answer).encode()
+        data = answer_bytes(answer)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
@@ -572,12 +649,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(json.dumps(answer).encode())
+        self.wfile.write(answer_bytes(answer))
         self.wfile.flush()
         self.close_connection = True
 
     def send_broken(self, f, status, answer):
-        data = json.dumps(answer).encode()
+        data = answer_bytes(answer)
         length = len(data) + 100 if f.get("truncate") else f.get("content_length", len(data))
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -604,7 +681,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def api(self, method, path, query, body, entry):
         """Returns (http status, envelope, extra headers); acts (creates tasks) as the real
-        service would."""
+        service would. The "envelope" is bytes for an answer that is none (the gateway's
+        429, rate_limit_form "gateway"); every sending path takes either."""
         routes = {
             ("POST", "/api/v1/access_token"): self.access_token,
             ("POST", "/api/v1/offline/download"): lambda b, q, e: self.create(b, e, oss=False),
@@ -623,14 +701,40 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return 200, envelope(401, problem), None
             kind = "progress" if path.endswith("/process") else "create"
             if not self.within_rate(kind):
+                if STATE.rate_limit_form == "gateway":
+                    # Kong's rate-limiting plugin: its own body, no envelope, and its headers.
+                    return 429, b'{"message":"API rate limit exceeded"}', {
+                        "X-RateLimit-Limit-Second": STATE.rate_limits.get(kind),
+                        "X-RateLimit-Remaining-Second": 0,
+                        "RateLimit-Reset": 1,
+                        "Retry-After": 1,
+                    }
                 return 200, envelope(429, "too many requests"), None
         return 200, route(body, query, entry), None
 
     def within_rate(self, kind):
         """Whether a call of this kind is within the enforced rate (counted if so, refused and
-        counted as refused if not)."""
+        counted as refused if not). rate_window_mode "lenient" (the default) counts the calls
+        let through in the last 0.98 s; "strict" counts every call of the kind that got here
+        (past the Platform and token checks), refused ones too, by arrival time (see
+        parse_request), and refuses one when more than the limit arrived in the trailing
+        second (now - 1.000 s, now], itself included. Calls handled out of their arrival
+        order count against each other too, so no 1 s window of arrivals ever holds more calls
+        let through than the limit."""
         limit = STATE.rate_limits.get(kind) or 0
         if not limit:
+            return True
+        if STATE.rate_window_mode == "strict":
+            now = getattr(self, "arrival", None) or time.monotonic()
+            with STATE.lock:
+                # Kept: everything after now - 1 s, including calls that arrived after this
+                # one but were handled first.
+                seen = [t for t in STATE.arrivals.get(kind, []) if t > now - 1.0]
+                seen.append(now)
+                STATE.arrivals[kind] = seen
+                if len(seen) > limit:
+                    self.count_rate_refusal(kind)
+                    return False
             return True
         now = time.monotonic()
         with STATE.lock:
@@ -639,11 +743,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             recent = [t for t in STATE.recent.get(kind, []) if t > now - 0.98]
             if len(recent) >= limit:
                 STATE.recent[kind] = recent
-                STATE.refused["rate"][kind] = STATE.refused["rate"].get(kind, 0) + 1
+                self.count_rate_refusal(kind)
                 return False
             recent.append(now)
             STATE.recent[kind] = recent
         return True
+
+    @staticmethod
+    def count_rate_refusal(kind):
+        """Counts a call refused for its rate (STATE.lock held)."""
+        STATE.refused["rate"][kind] = STATE.refused["rate"].get(kind, 0) + 1
+        STATE.stats["rate_refused"][kind] = STATE.stats["rate_refused"].get(kind, 0) + 1
 
     def check_token(self):
         auth = self.headers.get("Authorization") or ""
@@ -652,6 +762,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         tok = auth[len("Bearer "):]
         with STATE.lock:
             if tok not in STATE.tokens:
+                if tok in STATE.evicted:  # pushed out by later logins of its client
+                    STATE.stats["evicted_uses"] += 1
+                    return "tokens number has exceeded the limit"
                 return "invalid access_token"
             exp = STATE.tokens[tok]
         if exp is not None and exp < time.time():
@@ -676,18 +789,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         cid, secret = obj.get("clientID"), obj.get("clientSecret")
         if not cid or STATE.clients.get(cid) != secret:
             return envelope(401, "invalid clientID or clientSecret")
-        now = time.time()
-        with STATE.lock:
-            live = [t for t, exp in STATE.tokens.items()
-                    if t.startswith(f"tok-{cid}-") and exp is not None and exp > now]
-            if len(live) >= STATE.max_tokens:
-                return envelope(401, "tokens number has exceeded the limit")
-            tok = f"tok-{cid}-{next(STATE.token_seq)}-{uuid.uuid4().hex}"
-            exp = now + STATE.token_ttl
-            STATE.tokens[tok] = exp
-        return envelope(0, "ok", {"accessToken": tok, "expiredAt": expired_at_text(exp)})
+        return fetch_token(cid)
 
     def create(self, body, entry, oss):
+        with STATE.lock:
+            if STATE.ban:  # the account-level penalty: nothing is created, whatever was asked
+                STATE.stats["ban_refused"] += 1
+                return envelope(1, "internal error")
         obj, err = self.json_body(body)
         if err:
             return err
@@ -721,11 +829,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 running = sum(1 for t in STATE.tasks.values() if t.tick() or t.status in (0, 3))
                 if running >= STATE.max_running:
                     STATE.refused["running"] += 1
+                    STATE.stats["running_refused"] += 1
                     # The service's answer: a code it does not document, and this message.
                     return envelope(2, "同时下载的任务超出最大限制，不能下载")
         with STATE.lock:
             task = Task(next(STATE.next_task), obj, oss, None if real else STATE.task_seconds)
             STATE.tasks[task.id] = task
+            STATE.stats["creates"] += 1
+            if STATE.ban_after_creates:
+                now = time.monotonic()
+                STATE.create_times = [t for t in STATE.create_times if t > now - 10.0] + [now]
+                if len(STATE.create_times) >= STATE.ban_after_creates:
+                    STATE.ban = True  # this create stands; the next ones are refused
         entry["task"] = task.id
         if real or task.callback:
             threading.Thread(target=run_task, args=(STATE, task), daemon=True).start()
@@ -772,11 +887,58 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # ---- control --------------------------------------------------------------------------
 
+    # Values the configuration keys that choose a behaviour accept (the first is the default).
+    CHOICES = {"token_limit_mode": ("refuse", "evict"),
+               "rate_window_mode": ("lenient", "strict"),
+               "rate_limit_form": ("envelope", "gateway")}
+
     def control(self, method, path, body):
+        """The control routes.
+
+        GET /__emu/refused   {"rate": {kind: n}, "running": n}, since the start (not reset).
+        GET /__emu/stats     counters since the start or the last POST /__emu/reset:
+            token_fetches (POST /api/v1/access_token answered code 0), token_fetch_refusals
+            (refused for the token limit), evicted_uses (API calls refused because their
+            token was evicted), creates (tasks created), rate_refused {kind: n},
+            running_refused, ban_refused (creates refused by `ban`), external_logins and
+            external_login_refusals (POST /__emu/login); also `ban`, its current value.
+        POST /__emu/login    {"clientID": ID[, "clientSecret": S]}: another program's login,
+            a token fetch for that client exactly as the API does (same limit, same
+            eviction); answers the envelope. Not logged as a request, and counted as
+            external_logins / external_login_refusals, not as token_fetches.
+        POST /__emu/reset    clears the request log, the faults, the callbacks and the stats
+            (not the tasks, the tokens, the configuration nor the rate windows).
+        POST /__emu/config   keys, each optional:
+            tokens [T...]       add tokens that never expire (no client: never evicted)
+            revoke [T...]       remove tokens (then "invalid access_token")
+            evict_tokens [T...] mark tokens evicted now (another program's logins pushed
+                                them out): then 401 "tokens number has exceeded the limit"
+            token_ttl, max_tokens (3), rate, idle_close_ms, task_seconds, clock_skew_s,
+            expiry_format, send_date, rate_limits {kind: per second}, max_running
+            token_limit_mode    "refuse" | "evict"      (see fetch_token)
+            rate_window_mode    "lenient" | "strict"    (see within_rate)
+            rate_limit_form     "envelope" | "gateway": over a rate, HTTP 200 envelope 429
+                                "too many requests", or the gateway's HTTP 429 with body
+                                {"message":"API rate limit exceeded"} and headers
+                                X-RateLimit-Limit-Second (the limit),
+                                X-RateLimit-Remaining-Second 0, RateLimit-Reset 1,
+                                Retry-After 1
+            ban                 true: every create (both endpoints) answers envelope 1
+                                "internal error" and creates nothing; false lifts it
+            ban_after_creates   N (0: off): `ban` turns itself on once N creates have
+                                succeeded within 10 s (counted from when this or `ban` is
+                                set)
+        An unknown choice answers 400 and changes nothing."""
         try:
             obj = json.loads(body) if body else None
         except ValueError:
             return self.send_json({"error": "control body is not JSON"}, 400)
+        if path == "/__emu/login" and method == "POST":
+            cid = obj.get("clientID") if isinstance(obj, dict) else None
+            known = STATE.clients.get(cid) if isinstance(cid, str) else None
+            if known is None or obj.get("clientSecret", known) != known:
+                return self.send_json(envelope(401, "invalid clientID or clientSecret"))
+            return self.send_json(fetch_token(cid, external=True))
         with STATE.lock:
             if path == "/__emu/faults" and method == "POST":
                 STATE.faults.extend(obj if isinstance(obj, list) else [obj])
@@ -790,21 +952,35 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.send_json(STATE.callbacks)
             if path == "/__emu/refused":
                 return self.send_json(STATE.refused)
+            if path == "/__emu/stats":
+                return self.send_json(dict(STATE.stats, ban=STATE.ban))
             if path == "/__emu/config" and method == "POST":
+                for key, allowed in self.CHOICES.items():
+                    if key in obj and obj[key] not in allowed:
+                        return self.send_json({"error": f"{key} must be one of {list(allowed)}"},
+                                              400)
                 for t in obj.get("tokens", []):
                     STATE.tokens[t] = None
+                    STATE.evicted.discard(t)
                 for t in obj.get("revoke", []):
                     STATE.tokens.pop(t, None)
+                for t in obj.get("evict_tokens", []):
+                    STATE.tokens.pop(t, None)
+                    STATE.evicted.add(t)
                 for key in ("token_ttl", "max_tokens", "rate", "idle_close_ms", "task_seconds",
                             "clock_skew_s", "expiry_format", "send_date", "rate_limits",
-                            "max_running"):
+                            "max_running", "token_limit_mode", "rate_window_mode",
+                            "rate_limit_form", "ban", "ban_after_creates"):
                     if key in obj:
                         setattr(STATE, key, obj[key])
+                if "ban" in obj or "ban_after_creates" in obj:
+                    STATE.create_times = []  # the 10 s count starts again
                 return self.send_json({"ok": True})
             if path == "/__emu/reset" and method == "POST":
                 STATE.requests.clear()
                 STATE.faults.clear()
                 STATE.callbacks.clear()
+                STATE.stats = new_stats()
                 return self.send_json({"ok": True})
         if path == "/__emu/shutdown" and method == "POST":
             self.send_json({"ok": True})
