@@ -15,7 +15,7 @@ source .ci/lib.sh
 status=0
 
 echo "-- valgrind memcheck"
-for prog in test_abi_shared test_abi_static test_workflow test_host; do
+for prog in test_abi_shared test_abi_static test_workflow test_host test_token_source; do
   [ -x "$dir/$prog" ] || { echo "$dir/$prog is missing: run cargo test first"; exit 1; }
   log="$dir/$prog.valgrind.log"
   start_emulator 1800
@@ -31,7 +31,7 @@ done
 
 echo "-- AddressSanitizer + UndefinedBehaviorSanitizer"
 san=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
-for src in test_abi test_workflow test_host; do
+for src in test_abi test_workflow test_host test_token_source; do
   out="$dir/${src}_asan"
   cc -std=c11 -Wall -Wextra -Werror -pedantic -g -pthread "${san[@]}" -I"$inc" "tests/c/$src.c" \
      -Ltarget/debug/deps -lpan_offline -Wl,-rpath,"$PWD/target/debug/deps" -o "$out"

@@ -5,11 +5,18 @@
  *   offline_download URL [--name FILE_NAME] [--dir DIR_ID] [--callback URL] [--wait] [--verbose]
  *   offline_download --batch FILE [--dir DIR_ID] [--journal PATH] [--wait] [--verbose]
  *   offline_download --parse-callback BODY
+ *   (and with any of the first two: --state DIR | --no-state)
  *
  * Credentials: PAN_TOKEN=<access token>, or PAN_CLIENT_ID and PAN_CLIENT_SECRET (the library
  * then fetches, caches and renews the token itself). The base URL is
  * https://open-api.123pan.com unless PAN_API_BASE_URL says otherwise (for example
  * http://127.0.0.1:8080 for the bundled emulator).
+ *
+ * State: the access token and the pacing are shared with every other run of the account
+ * through a private directory (the library's `sharedState`), so that runs one after another or
+ * side by side fetch one token between them (the service keeps only 3 live tokens per client)
+ * and keep to one rate. By default $PAN_SHARED_STATE, else $XDG_STATE_HOME/pan-offline, else
+ * ~/.local/state/pan-offline; --state DIR (or a redis:// URL) chooses another, --no-state none.
  *
  * Prints the task ID, or the error with its code, the server's message and trace ID. With
  * --wait it shows the progress (a live bar on a terminal, one line per poll otherwise).
@@ -81,6 +88,10 @@ static void usage(const char *argv0) {
             "usage: %s URL [--name FILE_NAME] [--dir DIR_ID] [--callback URL] [--wait] [--verbose]\n"
             "       %s --batch FILE [--dir DIR_ID] [--journal PATH] [--wait] [--verbose]\n"
             "       %s --parse-callback BODY\n"
+            "  --state DIR   share the token and pacing through DIR (or redis://HOST:PORT/DB);\n"
+            "                default $PAN_SHARED_STATE, else $XDG_STATE_HOME/pan-offline,\n"
+            "                else ~/.local/state/pan-offline\n"
+            "  --no-state    keep nothing between runs\n"
             "credentials: PAN_TOKEN, or PAN_CLIENT_ID and PAN_CLIENT_SECRET\n",
             argv0, argv0, argv0);
 }
@@ -348,12 +359,26 @@ static int run_batch(pan_client *client, const char *token, const char *path, co
     return exit_code;
 }
 
+/* Where runs share their state by default (the XDG Base Directory rules: $XDG_STATE_HOME when
+ * it is an absolute path, else ~/.local/state), written into buf; NULL when there is no home. */
+static const char *default_state(char *buf, size_t len) {
+    const char *env = getenv("PAN_SHARED_STATE");
+    if (env != NULL && env[0] != '\0') return env;
+    const char *xdg = getenv("XDG_STATE_HOME");
+    const char *home = getenv("HOME");
+    int n;
+    if (xdg != NULL && xdg[0] == '/') n = snprintf(buf, len, "%s/pan-offline", xdg);
+    else if (home != NULL && home[0] == '/') n = snprintf(buf, len, "%s/.local/state/pan-offline", home);
+    else return NULL;
+    return n > 0 && (size_t)n < len ? buf : NULL;
+}
+
 int main(int argc, char **argv) {
     const char *token = getenv("PAN_TOKEN");
     const char *client_id = getenv("PAN_CLIENT_ID"), *client_secret = getenv("PAN_CLIENT_SECRET");
     const char *url = NULL, *name = NULL, *dir = NULL, *callback = NULL;
-    const char *batch = NULL, *journal = NULL;
-    int wait = 0, verbose = 0;
+    const char *batch = NULL, *journal = NULL, *state = NULL;
+    int wait = 0, verbose = 0, no_state = 0;
     if (argc == 3 && strcmp(argv[1], "--parse-callback") == 0) return parse_callback(argv[2]);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -364,6 +389,8 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--callback") == 0 && i + 1 < argc) callback = argv[++i];
         else if (strcmp(a, "--batch") == 0 && i + 1 < argc) batch = argv[++i];
         else if (strcmp(a, "--journal") == 0 && i + 1 < argc) journal = argv[++i];
+        else if (strcmp(a, "--state") == 0 && i + 1 < argc) state = argv[++i];
+        else if (strcmp(a, "--no-state") == 0) no_state = 1;
         else if (a[0] != '-' && url == NULL) url = a;
         else { usage(argv[0]); return 2; }
     }
@@ -375,7 +402,7 @@ int main(int argc, char **argv) {
     while (dir != NULL && dir[0] == '0' && dir[1] != '\0') dir++;
     int have_credentials = client_id != NULL && client_secret != NULL;
     if ((url == NULL) == (batch == NULL) || (token == NULL && !have_credentials) ||
-        (journal != NULL && batch == NULL)) {
+        (journal != NULL && batch == NULL) || (state != NULL && no_state)) {
         usage(argv[0]);
         return 2;
     }
@@ -397,20 +424,32 @@ int main(int argc, char **argv) {
         return 2;
     }
 
-    /* One client for the whole run: with credentials it keeps the token it fetches. */
-    char config[2048];
+    /* One client for the whole run: with credentials it keeps the token it fetches, in the
+     * state shared with other runs. */
+    char state_buf[4096];
+    if (state == NULL && !no_state) state = default_state(state_buf, sizeof state_buf);
+    if (no_state) state = NULL;
+    char config[8192];
     size_t clen = 0;
-    if (token == NULL) {
-        if (append(config, sizeof config, &clen, "{\"clientID\":") ||
-            json_string(config, sizeof config, &clen, client_id) ||
-            append(config, sizeof config, &clen, ",\"clientSecret\":") ||
-            json_string(config, sizeof config, &clen, client_secret) ||
-            append(config, sizeof config, &clen, "}")) {
-            fprintf(stderr, "credentials too long\n");
-            return 2;
-        }
+    int cbad = append(config, sizeof config, &clen, "{");
+    const char *sep = "";
+    if (!cbad && token == NULL) {
+        cbad = append(config, sizeof config, &clen, "\"clientID\":") ||
+               json_string(config, sizeof config, &clen, client_id) ||
+               append(config, sizeof config, &clen, ",\"clientSecret\":") ||
+               json_string(config, sizeof config, &clen, client_secret);
+        sep = ",";
     }
-    pan_client *client = pan_client_new(token == NULL ? config : NULL);
+    if (!cbad && state != NULL)
+        cbad = append(config, sizeof config, &clen, sep) ||
+               append(config, sizeof config, &clen, "\"sharedState\":") ||
+               json_string(config, sizeof config, &clen, state);
+    if (!cbad) cbad = append(config, sizeof config, &clen, "}");
+    if (cbad) {
+        fprintf(stderr, "credentials or state path too long\n");
+        return 2;
+    }
+    pan_client *client = pan_client_new(config);
     if (client == NULL) {
         print_error("create client", pan_last_error_code());
         return 1;

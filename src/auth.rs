@@ -17,7 +17,7 @@ use crate::error::{Error, Result, Status};
 use crate::expiry;
 use crate::log::Level;
 use crate::redact::Secret;
-use crate::shared::{unix_ms, StoredFailure, StoredToken, Store, TokenRecord};
+use crate::shared::{unix_ms, Store, StoredFailure, StoredToken, TokenRecord};
 use crate::token::Token;
 
 thread_local! {
@@ -50,7 +50,10 @@ fn usable(record: &TokenRecord, stale: Option<&str>, now_ms: i64) -> Option<(Tok
         return None;
     }
     let token = Token::new(&t.access_token).ok()?;
-    Some((token, Duration::from_millis((t.renew_at_ms - now_ms) as u64)))
+    Some((
+        token,
+        Duration::from_millis((t.renew_at_ms - now_ms) as u64),
+    ))
 }
 
 /// How long after a failed fetch the next is due.
@@ -244,7 +247,8 @@ impl TokenCache {
                 return None;
             }
             if let Some(t) = &record.token {
-                let age = Duration::from_millis(now_ms.saturating_sub(t.fetched_at_ms).max(0) as u64);
+                let age =
+                    Duration::from_millis(now_ms.saturating_sub(t.fetched_at_ms).max(0) as u64);
                 if Some(t.access_token.as_str()) == stale_text
                     && t.after_refusal
                     && age < expiry::MIN_TOKEN_AGE
@@ -351,7 +355,12 @@ impl TokenCache {
 
     /// A new token: from the client's token source when it has one, else fetched with its
     /// credentials.
-    fn fetch(&self, client: &Client, stale: Option<&Token>, deadline: Instant) -> Result<AccessToken> {
+    fn fetch(
+        &self,
+        client: &Client,
+        stale: Option<&Token>,
+        deadline: Instant,
+    ) -> Result<AccessToken> {
         if let Some(source) = client.token_source() {
             client.log.write(Level::Info, &client.secret_refs(), || {
                 "asking the token source for an access token".to_owned()

@@ -229,7 +229,10 @@ impl Client {
 
     /// The token source, if one is set (cloned: no lock is held while it runs).
     pub(crate) fn token_source(&self) -> Option<TokenSource> {
-        self.source.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.source
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The configuration's secrets, for log lines that concern no call.

@@ -137,7 +137,10 @@ impl std::fmt::Debug for Config {
             .field("ca_file", &self.ca_file)
             .field("create_qps", &self.create_qps)
             .field("progress_qps", &self.progress_qps)
-            .field("shared_state", &self.shared_state.as_deref().map(hide_userinfo))
+            .field(
+                "shared_state",
+                &self.shared_state.as_deref().map(hide_userinfo),
+            )
             .finish()
     }
 }

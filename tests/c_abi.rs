@@ -103,6 +103,20 @@ fn host_program_habits_thread_exit_destructors_nested_calls_and_zero_waits() {
 }
 
 #[test]
+fn c_token_source_program_passes() {
+    let (emu, _) = run_suite(
+        "tests/c/test_token_source.c",
+        "test_token_source",
+        Link::Shared,
+    );
+    assert_eq!(
+        emu.count("/api/v1/access_token"),
+        0,
+        "the host's tokens only"
+    );
+}
+
+#[test]
 fn c_workflow_program_passes() {
     let (emu, _) = run_suite("tests/c/test_workflow.c", "test_workflow", Link::Shared);
     assert_eq!(

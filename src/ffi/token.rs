@@ -93,9 +93,11 @@ pub unsafe extern "C" fn pan_client_set_token_source(
             // source is set; `reply` lives until the callback returns.
             unsafe { (source.f)(source.user_data as *mut c_void, need as i32, &mut reply) };
             reply.answer.into_inner().unwrap_or_else(|| {
-                Err("the callback returned without calling pan_token_reply_set() or \
+                Err(
+                    "the callback returned without calling pan_token_reply_set() or \
                      pan_token_reply_fail()"
-                    .to_owned())
+                        .to_owned(),
+                )
             })
         })));
         Ok(())
@@ -156,7 +158,10 @@ pub unsafe extern "C" fn pan_token_reply_fail(
         let reply = unsafe { reply_arg(reply) }?;
         // SAFETY: as documented.
         let message = unsafe { opt_str_arg(message, "message") }?;
-        answer(reply, Err(message.unwrap_or("(no reason given)").to_owned()))
+        answer(
+            reply,
+            Err(message.unwrap_or("(no reason given)").to_owned()),
+        )
     })
 }
 
@@ -166,9 +171,8 @@ pub unsafe extern "C" fn pan_token_reply_fail(
 /// NULL or the pointer a token source received, during its call.
 unsafe fn reply_arg<'a>(reply: *mut PanTokenReply) -> Result<&'a PanTokenReply, Error> {
     // SAFETY: as the caller promises.
-    unsafe { reply.as_ref() }.ok_or_else(|| {
-        Error::new(crate::error::Status::NullArgument, "`reply` is NULL")
-    })
+    unsafe { reply.as_ref() }
+        .ok_or_else(|| Error::new(crate::error::Status::NullArgument, "`reply` is NULL"))
 }
 
 fn answer(reply: &PanTokenReply, a: Result<(String, i64), String>) -> Result<(), Error> {

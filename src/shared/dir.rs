@@ -62,6 +62,8 @@ impl DirStore {
             .create(&path)
         {
             Ok(()) => {}
+            // Something else of that name: said below, precisely.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(bad(format!("cannot be made: {e}"))),
         }
         let meta = std::fs::metadata(&path).map_err(|e| bad(format!("cannot be read: {e}")))?;
@@ -107,7 +109,9 @@ impl DirStore {
     pub(crate) fn read_token(&self, account: &str) -> Result<TokenRecord> {
         let path = self.file(&format!("token-{account}.json"));
         match open_file(&path, false) {
-            Ok(mut f) => Ok(parse_record(&read_all(&mut f).map_err(|e| self.err("read the token", e))?)),
+            Ok(mut f) => Ok(parse_record(
+                &read_all(&mut f).map_err(|e| self.err("read the token", e))?,
+            )),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TokenRecord::default()),
             Err(e) => Err(self.err("read the token", e)),
         }
@@ -176,7 +180,9 @@ impl DirStore {
         let _held = Flock::take(&file, Instant::now() + Duration::from_secs(10)).map_err(|e| {
             self.err(
                 "lock the pacing file",
-                e.map_or("held for 10 s by another process".to_owned(), |e| e.to_string()),
+                e.map_or("held for 10 s by another process".to_owned(), |e| {
+                    e.to_string()
+                }),
             )
         })?;
         let bytes = read_all(&mut file).map_err(|e| self.err("read the pacing file", e))?;
@@ -238,7 +244,10 @@ struct Flock(std::os::fd::RawFd);
 
 impl Flock {
     /// Takes the exclusive lock, waiting for it until `deadline` (`Err(None)`: not in time).
-    fn take(file: &std::fs::File, deadline: Instant) -> std::result::Result<Flock, Option<std::io::Error>> {
+    fn take(
+        file: &std::fs::File,
+        deadline: Instant,
+    ) -> std::result::Result<Flock, Option<std::io::Error>> {
         let mut pause = Duration::from_micros(200);
         loop {
             // SAFETY: a valid descriptor, owned by `file` for the lock's life.
@@ -246,7 +255,9 @@ impl Flock {
                 return Ok(Flock(file.as_raw_fd()));
             }
             let e = std::io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::EWOULDBLOCK) && e.kind() != std::io::ErrorKind::Interrupted {
+            if e.raw_os_error() != Some(libc::EWOULDBLOCK)
+                && e.kind() != std::io::ErrorKind::Interrupted
+            {
                 return Err(Some(e));
             }
             let now = Instant::now();
@@ -308,7 +319,6 @@ fn boot_id() -> String {
     format!("booted-{}", booted / 60)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,9 +345,14 @@ mod tests {
         })
         .expect("written");
         assert_eq!(s.read_token("k").expect("read").failures, 2);
-        s.reserve("k", "create", Some(Duration::from_millis(1)), Duration::from_secs(1))
-            .expect("store")
-            .expect("turn");
+        s.reserve(
+            "k",
+            "create",
+            Some(Duration::from_millis(1)),
+            Duration::from_secs(1),
+        )
+        .expect("store")
+        .expect("turn");
         for f in std::fs::read_dir(&d).expect("list") {
             let f = f.expect("entry");
             let mode = f.metadata().expect("meta").permissions().mode() & 0o777;

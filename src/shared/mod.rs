@@ -236,7 +236,10 @@ pub(crate) fn account_key(base: &str, client: &str) -> String {
         &ring::digest::SHA256,
         format!("{base}\n{client}").as_bytes(),
     );
-    d.as_ref()[..12].iter().map(|b| format!("{b:02x}")).collect()
+    d.as_ref()[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The wall clock in Unix milliseconds.
@@ -257,16 +260,17 @@ fn parse_record<T: Default + for<'de> Deserialize<'de>>(bytes: &[u8]) -> T {
 
 /// A record as stored.
 fn record_bytes<T: Serialize>(record: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(record)
-        .map_err(|e| Error::new(Status::Internal, format!("shared state: write a record: {e}")))
+    serde_json::to_vec(record).map_err(|e| {
+        Error::new(
+            Status::Internal,
+            format!("shared state: write a record: {e}"),
+        )
+    })
 }
 
 /// A failure of the store itself (`what` failed on the store `store`).
 fn store_error(status: Status, store: &str, what: &str, why: impl std::fmt::Display) -> Error {
-    Error::new(
-        status,
-        format!("shared state {store}: {what}: {why}"),
-    )
+    Error::new(status, format!("shared state {store}: {what}: {why}"))
 }
 
 #[cfg(test)]

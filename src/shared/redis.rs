@@ -316,9 +316,8 @@ impl RedisStore {
         deadline: Instant,
     ) -> Result<Duration> {
         let key = Self::key(account, &format!("pace:{kind}"));
-        let us: i64 = self.with_conn("read a pause", deadline, |c| {
-            PAUSED_FOR.key(&key).invoke(c)
-        })?;
+        let us: i64 =
+            self.with_conn("read a pause", deadline, |c| PAUSED_FOR.key(&key).invoke(c))?;
         Ok(Duration::from_micros(us.max(0) as u64))
     }
 }

@@ -1,0 +1,495 @@
+//! One account, many processes (`sharedState`): one token fetch for all of them, in both of
+//! the service's token-limit behaviours; a token pushed out by other logins replaced once;
+//! pacing held at the server's clock across processes, by a directory and by Redis; a pause
+//! that ends without a burst; private files, refusals, `$PAN_SHARED_STATE`, no secret stored.
+//!
+//! The processes are this test binary itself, run again with `PAN_TEST_CHILD` set: the
+//! `child` test then makes the calls it is told to and prints what happened.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pan_offline::{Client, Config, OfflineDownload, Status, Token};
+use serde_json::{json, Value};
+use support::{Emulator, TOKEN};
+
+/// A fresh directory under the system's temporary one (not made: the library makes it).
+fn state_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("pan-state-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn stats(emu: &Emulator) -> Value {
+    control(emu, "GET", "/__emu/stats", None)
+}
+
+fn control(emu: &Emulator, method: &str, path: &str, body: Option<Value>) -> Value {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .build()
+        .new_agent();
+    let url = format!("{}{path}", emu.url);
+    let mut resp = match (method, body) {
+        ("POST", Some(b)) => agent.post(&url).send(b.to_string()),
+        _ => agent.get(&url).call(),
+    }
+    .expect("control route");
+    serde_json::from_str(&resp.body_mut().read_to_string().expect("body")).expect("json")
+}
+
+/// What a child process is asked to do.
+fn child_spec(emu: &Emulator, state: &str, creates: usize, extra: Value) -> Value {
+    let mut config = json!({
+        "baseUrl": emu.url,
+        "clientID": "test-client",
+        "clientSecret": "test-secret",
+        "sharedState": state,
+    });
+    if let (Some(c), Some(e)) = (config.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            c.insert(k.clone(), v.clone());
+        }
+    }
+    json!({"config": config, "creates": creates})
+}
+
+/// Starts a child process of this test binary with `spec`.
+fn spawn_child(spec: &Value) -> Child {
+    child_command(spec).spawn().expect("child process")
+}
+
+fn child_command(spec: &Value) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().expect("test binary"));
+    cmd.args(["--exact", "child", "--nocapture", "--test-threads", "1"])
+        .env("PAN_TEST_CHILD", spec.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    cmd
+}
+
+/// Waits for a child and reads its statuses (0 for each create that made a task).
+fn child_statuses(child: Child) -> Vec<i64> {
+    let out = child.wait_with_output().expect("child ends");
+    assert!(out.status.success(), "child failed: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find_map(|l| l.split_once("CHILD-RESULT ").map(|(_, r)| r))
+        .unwrap_or_else(|| panic!("no result line in {text}"));
+    serde_json::from_str(line).expect("result JSON")
+}
+
+fn run_children(specs: &[Value]) -> Vec<Vec<i64>> {
+    let children: Vec<_> = specs.iter().map(spawn_child).collect();
+    children.into_iter().map(child_statuses).collect()
+}
+
+/// The entry point of the child processes (does nothing in the parent's run).
+#[test]
+fn child() {
+    let Ok(spec) = std::env::var("PAN_TEST_CHILD") else {
+        return;
+    };
+    let spec: Value = serde_json::from_str(&spec).expect("spec");
+    let global = spec["global"].as_bool().unwrap_or(false);
+    let made = if global {
+        Client::global().map(|c| (c, Some(Token::new(TOKEN).expect("token"))))
+    } else {
+        let c = Client::new(Config::from_json(&spec["config"].to_string()).expect("config"))
+            .expect("client");
+        Ok((&*Box::leak(Box::new(c)), None))
+    };
+    let (client, token) = match made {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("child: {e}");
+            println!("CHILD-RESULT {}", json!([e.status().code()]));
+            return;
+        }
+    };
+    let statuses: Vec<i64> = (0..spec["creates"].as_u64().unwrap_or(0))
+        .map(|i| {
+            let opts = OfflineDownload::new(&format!("https://example.com/child-{i}.mp4"))
+                .expect("options");
+            match client.offline_download(token.as_ref(), &opts) {
+                Ok(_) => 0,
+                Err(e) => {
+                    eprintln!("child: {e}");
+                    i64::from(e.status().code())
+                }
+            }
+        })
+        .collect();
+    println!("CHILD-RESULT {}", json!(statuses));
+}
+
+/// 12 processes × 3 creates, with credentials, in one state: one token fetch, in both of the
+/// token-limit behaviours (refusing a fourth token, or pushing out the oldest).
+#[test]
+fn twelve_processes_share_one_token_fetch_in_both_token_limit_modes() {
+    for mode in ["refuse", "evict"] {
+        let emu = Emulator::start();
+        emu.configure(&json!({"token_limit_mode": mode}).to_string());
+        let dir = state_dir(&format!("twelve-{mode}"));
+        let spec = child_spec(&emu, dir.to_str().expect("utf-8"), 3, json!({}));
+        let t = Instant::now();
+        let results = run_children(&vec![spec; 12]);
+        let all: Vec<i64> = results.concat();
+        assert_eq!(all, vec![0; 36], "{mode}: {results:?}");
+        let s = stats(&emu);
+        assert_eq!(s["token_fetches"], 1, "{mode}: {s}");
+        assert_eq!(s["token_fetch_refusals"], 0, "{mode}: {s}");
+        assert_eq!(emu.tasks_created(), 36);
+        println!(
+            "{mode}: 12 processes x 3 creates in {:.2} s: 36 tasks, 1 token fetch",
+            t.elapsed().as_secs_f64()
+        );
+        no_secret_is_stored(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// Every file of the state is private, and none holds the client secret; tokens only in the
+/// token records.
+fn no_secret_is_stored(dir: &Path) {
+    let mode = std::fs::metadata(dir)
+        .expect("state dir")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o700);
+    let mut files = 0;
+    for f in std::fs::read_dir(dir).expect("list") {
+        let f = f.expect("entry");
+        let name = f.file_name().to_string_lossy().into_owned();
+        let mode = f.metadata().expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name}");
+        let text = std::fs::read_to_string(f.path()).expect("read");
+        assert!(!text.contains("test-secret"), "{name}: {text}");
+        if !name.starts_with("token-") || !name.ends_with(".json") {
+            assert!(!text.contains("tok-"), "{name} holds a token: {text}");
+        }
+        files += 1;
+    }
+    assert!(files >= 2, "token record and lock expected");
+}
+
+/// A stored token pushed out by another program's logins: the 4 processes that meet it
+/// replace it with one fetch between them.
+#[test]
+fn a_pushed_out_token_is_replaced_once_for_four_processes() {
+    let emu = Emulator::start();
+    emu.configure(r#"{"token_limit_mode":"evict"}"#);
+    let dir = state_dir("pushed-out");
+    let spec = child_spec(&emu, dir.to_str().expect("utf-8"), 1, json!({}));
+    // One process fetches and stores a token.
+    assert_eq!(run_children(std::slice::from_ref(&spec)), vec![vec![0]]);
+    // Another program logs in three times: the stored token is pushed out.
+    for _ in 0..3 {
+        let r = control(
+            &emu,
+            "POST",
+            "/__emu/login",
+            Some(json!({"clientID": "test-client"})),
+        );
+        assert_eq!(r["code"], 0, "{r}");
+    }
+    emu.reset();
+    let results = run_children(&vec![spec; 4]);
+    assert_eq!(results.concat(), vec![0; 4], "{results:?}");
+    let s = stats(&emu);
+    assert_eq!(s["token_fetches"], 1, "{s}");
+    // At most one refused use per process: each tried the pushed-out token once.
+    assert!(s["evicted_uses"].as_u64().unwrap_or(99) <= 4, "{s}");
+    assert!(s["evicted_uses"].as_u64().unwrap_or(0) >= 1, "{s}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The most requests to `path` the server saw in any window of one second of its clock.
+fn max_in_any_second(emu: &Emulator, path: &str) -> usize {
+    let mut t: Vec<f64> = emu
+        .requests()
+        .iter()
+        .filter(|r| r["path"] == path)
+        .filter_map(|r| r["mono"].as_f64())
+        .collect();
+    t.sort_by(f64::total_cmp);
+    (0..t.len())
+        .map(|i| t[i..].iter().take_while(|x| **x < t[i] + 1.0).count())
+        .max()
+        .unwrap_or(0)
+}
+
+/// 4 processes at a shared `createQps` of 2 against a server that refuses the third request
+/// of any trailing second (refused ones counted): never more than 2 in a second, 0 refused.
+fn four_processes_hold_the_shared_rate(state: &str, label: &str) {
+    let emu = Emulator::start();
+    emu.configure(r#"{"rate_limits":{"create":2},"rate_window_mode":"strict"}"#);
+    let spec = child_spec(
+        &emu,
+        state,
+        3,
+        json!({"createQps": 2, "maxRetries": 0, "timeoutMs": 20000}),
+    );
+    let t = Instant::now();
+    let results = run_children(&vec![spec; 4]);
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(results.concat(), vec![0; 12], "{label}: {results:?}");
+    let s = stats(&emu);
+    assert_eq!(
+        s["rate_refused"]["create"].as_u64().unwrap_or(0),
+        0,
+        "{label}: {s}"
+    );
+    let most = max_in_any_second(&emu, "/api/v1/offline/download");
+    assert!(most <= 2, "{label}: {most} creates in one second");
+    assert_eq!(s["token_fetches"], 1, "{label}: {s}");
+    println!(
+        "{label}: 4 processes x 3 creates at a shared createQps 2: {secs:.2} s, at most {most} \
+         in any second, 0 refused, 1 token fetch"
+    );
+}
+
+#[test]
+fn four_processes_share_the_rate_through_a_directory() {
+    let dir = state_dir("rate");
+    four_processes_hold_the_shared_rate(dir.to_str().expect("utf-8"), "directory");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A `redis-server` of this test on a free loopback port, stopped when dropped.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let port = support::closed_port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect(
+                "redis-server runs (Debian: apt-get install redis-server; .ci/run installs it)",
+            );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Redis { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn four_processes_share_the_rate_and_the_token_through_redis() {
+    let redis = Redis::start();
+    four_processes_hold_the_shared_rate(&redis.url(), "redis");
+    // 12 processes, one fetch, as with a directory.
+    let emu = Emulator::start();
+    let spec = child_spec(&emu, &redis.url(), 2, json!({}));
+    let results = run_children(&vec![spec; 12]);
+    assert_eq!(results.concat(), vec![0; 24], "{results:?}");
+    assert_eq!(stats(&emu)["token_fetches"], 1);
+}
+
+#[test]
+fn a_redis_that_is_down_is_a_clear_status_in_time() {
+    let emu = Emulator::start();
+    let url = format!("redis://:hunter2pw@127.0.0.1:{}/0", support::closed_port());
+    let spec = child_spec(&emu, &url, 0, json!({"timeoutMs": 3000}));
+    let c = Client::new(Config::from_json(&spec["config"].to_string()).expect("config"))
+        .expect("made without connecting");
+    let t = Instant::now();
+    let e = c
+        .offline_download(
+            None,
+            &OfflineDownload::new("https://example.com/a.mp4").expect("opts"),
+        )
+        .expect_err("no Redis");
+    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+    assert_eq!(e.status(), Status::Network, "{e}");
+    assert!(e.message().contains("shared state Redis"), "{e}");
+    assert!(!e.message().contains("hunter2pw"), "{e}");
+    assert!(!format!("{c:?}").contains("hunter2pw"));
+    assert_eq!(emu.tasks_created(), 0);
+}
+
+/// 6 threads at `createQps` 2; the first create is answered 429 with `Retry-After: 2`: when
+/// the pause ends the waiting creates reach the server an interval apart, not together.
+#[test]
+fn a_pause_ends_without_a_burst() {
+    let emu = Emulator::start();
+    let c = Arc::new(support::client(&emu, r#","createQps":2,"timeoutMs":30000"#));
+    emu.fault(
+        r#"{"path":"/api/v1/offline/download","status":429,"body":"","headers":{"Retry-After":"2"}}"#,
+    );
+    let handles: Vec<_> = (0..6)
+        .map(|i| {
+            let c = Arc::clone(&c);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20 * i));
+                c.offline_download(
+                    Some(&Token::new(TOKEN).expect("token")),
+                    &OfflineDownload::new("https://example.com/p.mp4").expect("opts"),
+                )
+                .map(|_| ())
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("thread").expect("created");
+    }
+    let mut t: Vec<f64> = emu
+        .requests()
+        .iter()
+        .filter(|r| r["path"] == "/api/v1/offline/download")
+        .filter_map(|r| r["mono"].as_f64())
+        .collect();
+    t.sort_by(f64::total_cmp);
+    assert_eq!(t.len(), 7, "6 creates and the refused one");
+    let gaps: Vec<f64> = t.windows(2).map(|w| w[1] - w[0]).collect();
+    // The pause: 2 s after the 429 (at least the interval before the next).
+    assert!(gaps[0] >= 1.9, "{gaps:?}");
+    // After it, one interval (0.55 s) apart, less the scheduler's jitter.
+    for g in &gaps[1..] {
+        assert!(*g >= 0.5, "a burst after the pause: gaps {gaps:?}");
+    }
+    assert_eq!(max_in_any_second(&emu, "/api/v1/offline/download"), 2);
+}
+
+/// The gateway's own 429 (HTTP 429, no envelope, `Retry-After`) pauses like the envelope's.
+#[test]
+fn a_gateway_429_is_a_rate_limit() {
+    let emu = Emulator::start();
+    emu.configure(
+        r#"{"rate_limits":{"create":1},"rate_window_mode":"strict","rate_limit_form":"gateway"}"#,
+    );
+    // Unpaced: the second create meets the gateway, waits its Retry-After and goes through.
+    let c = support::client(&emu, r#","maxRetries":2,"timeoutMs":10000"#);
+    let token = Token::new(TOKEN).expect("token");
+    let opts = OfflineDownload::new("https://example.com/g.mp4").expect("opts");
+    c.offline_download(Some(&token), &opts).expect("first");
+    let t = Instant::now();
+    c.offline_download(Some(&token), &opts)
+        .expect("second, after the gateway's pause");
+    assert!(
+        t.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(stats(&emu)["rate_refused"]["create"], 1);
+    // Without retries, the status says what happened.
+    let c = support::client(&emu, r#","maxRetries":0"#);
+    let e = c
+        .offline_download(Some(&token), &opts)
+        .expect_err("limited");
+    assert_eq!(e.status(), Status::RateLimited, "{e}");
+}
+
+#[test]
+fn unsafe_state_directories_are_refused_by_name() {
+    let open = state_dir("world-writable");
+    std::fs::create_dir_all(&open).expect("made");
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let foreign = state_dir("foreign");
+    std::fs::create_dir_all(&foreign).expect("made");
+    std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let file = state_dir("a-file");
+    std::fs::write(&file, b"x").expect("file");
+    // Root may give the directory away (as another user's would be); others skip that case.
+    let gave_away = Command::new("chown")
+        .args(["65534", foreign.to_str().expect("utf-8")])
+        .status()
+        .is_ok_and(|s| s.success());
+    let mut cases = vec![
+        (open.clone(), "group or others"),
+        (file.clone(), "is not a directory"),
+    ];
+    if gave_away {
+        cases.push((foreign.clone(), "belongs to user 65534"));
+    }
+    for (dir, why) in cases {
+        let json = json!({"baseUrl": "http://127.0.0.1:9", "sharedState": dir}).to_string();
+        let e = Config::from_json(&json)
+            .and_then(Client::new)
+            .expect_err("refused");
+        assert_eq!(e.status(), Status::InvalidArgument, "{e}");
+        assert!(e.message().contains("`sharedState`"), "{e}");
+        assert!(e.message().contains(why), "{why}: {e}");
+    }
+    for (spec, why) in [
+        ("", "`sharedState` is empty"),
+        ("ftp://x/y", "neither a directory path"),
+        ("redis://", "not a usable Redis URL"),
+    ] {
+        let json = json!({"baseUrl": "http://127.0.0.1:9", "sharedState": spec}).to_string();
+        let e = Config::from_json(&json)
+            .and_then(Client::new)
+            .expect_err("refused");
+        assert_eq!(e.status(), Status::InvalidArgument, "{spec}: {e}");
+        assert!(e.message().contains(why), "{spec}: {e}");
+    }
+    for d in [open, foreign, file] {
+        let _ = std::fs::remove_dir_all(&d);
+        let _ = std::fs::remove_file(&d);
+    }
+}
+
+/// The process-wide client takes its state from `$PAN_SHARED_STATE`; a value that is not
+/// UTF-8 is refused, naming the variable, never treated as unset.
+#[test]
+fn the_process_wide_client_reads_pan_shared_state() {
+    use std::os::unix::ffi::OsStrExt;
+    let emu = Emulator::start();
+    let dir = state_dir("env");
+    let spec = json!({"global": true, "creates": 2});
+    let mut cmd = child_command(&spec);
+    cmd.env("PAN_API_BASE_URL", &emu.url)
+        .env("PAN_SHARED_STATE", &dir)
+        .env("PAN_CREATE_QPS", "5");
+    assert_eq!(child_statuses(cmd.spawn().expect("child")), vec![0, 0]);
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("the state was made")
+        .map(|f| f.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().any(|n| n.starts_with("pace-")), "{names:?}");
+    let mut cmd = child_command(&spec);
+    cmd.env("PAN_API_BASE_URL", &emu.url).env(
+        "PAN_SHARED_STATE",
+        std::ffi::OsStr::from_bytes(b"/tmp/pan-\xe9-state"),
+    );
+    assert_eq!(
+        child_statuses(cmd.spawn().expect("child")),
+        vec![i64::from(Status::InvalidArgument.code())]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
