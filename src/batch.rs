@@ -180,6 +180,7 @@ impl Client {
         // Why the rest are not sent, once the batch stops: the callback said so, the journal
         // cannot be written, or the token is refused (every item would be).
         let mut stopped: Option<Error> = None;
+        let mut running = Running::default();
         for (index, raw) in items.iter().enumerate() {
             if let Some(why) = &stopped {
                 results.push(ItemResult::failed(index, why));
@@ -194,6 +195,7 @@ impl Client {
                 &mut journal,
                 &mut first_of,
                 &results,
+                &mut running,
                 &mut *on_item,
             );
             let (result, stop) = match settled {
@@ -255,6 +257,7 @@ impl Client {
         journal: &mut Option<Journal>,
         first_of: &mut HashMap<String, usize>,
         results: &[ItemResult],
+        running: &mut Running,
         on_wait: &mut dyn FnMut(&ItemResult) -> bool,
     ) -> std::result::Result<ItemResult, Box<Lost>> {
         let req = match OfflineDownload::from_json(raw) {
@@ -320,6 +323,11 @@ impl Client {
                     ),
                 ));
             }
+            // At the running-task cap learnt from a refusal: wait for one of the batch's own
+            // tasks to end first (before the journal records a send), instead of being refused again.
+            if running.at_cap() {
+                self.wait_for_one_to_end(token, running, end.unwrap_or(patience_end));
+            }
             if let Some(j) = journal.as_mut() {
                 if let Err(error) = j.sending(&key) {
                     let why = Error::new(error.status(), format!("not sent: {}", error.message()));
@@ -331,6 +339,7 @@ impl Client {
             let deadline = end.unwrap_or_else(|| self.deadline());
             match self.offline_download_until(token, &req, deadline) {
                 Ok(created) => {
+                    running.ours.push((created.task_id, req.target));
                     let result = ItemResult {
                         task_id: Some(created.task_id),
                         ..ItemResult::new(index)
@@ -355,6 +364,26 @@ impl Client {
                     // Too many running tasks, or too many calls: the service did not act; wait
                     // and try again.
                     let busy = matches!(e.status(), Status::TaskLimit | Status::RateLimited);
+                    // Refused for the running-task limit while tasks of this batch run: the
+                    // cap is (at most) how many run, and the next goes as soon as one ends.
+                    if e.status() == Status::TaskLimit && running.learn_cap() {
+                        if !on_wait(&ItemResult::failed(index, &e)) {
+                            return Ok(ItemResult::failed(
+                                index,
+                                &Error::new(
+                                    Status::Cancelled,
+                                    format!(
+                                        "item {index}: not sent: the batch was stopped by its \
+                                         callback while the item waited ({})",
+                                        e.message()
+                                    ),
+                                ),
+                            ));
+                        }
+                        if self.wait_for_one_to_end(token, running, end.unwrap_or(patience_end)) {
+                            continue;
+                        }
+                    }
                     if busy && Instant::now() + wait < patience_end {
                         // The caller hears of the wait, and may stop the batch here.
                         if !on_wait(&ItemResult::failed(index, &e)) {
@@ -464,6 +493,69 @@ struct Lost {
 /// API code, an HTTP status of a gateway below 500), or it was not sent. An answer that
 /// could not be read (`BadResponse`) or was lost (`OutcomeUnknown`) may stand for a task,
 /// so the journal records nothing more for it, and a rerun does not send it blindly.
+/// The batch's own tasks and the running-task cap learnt from the service's refusals.
+#[derive(Debug, Default)]
+pub(crate) struct Running {
+    /// The tasks this batch created, with their endpoint, not yet seen ended.
+    ours: Vec<(i64, Target)>,
+    /// How many of them may run at once: learnt when a create is refused for the running-task
+    /// limit while that many ran.
+    cap: Option<usize>,
+}
+
+impl Running {
+    /// Learns the cap from a refusal: how many of the batch's tasks run now (none: the cap is
+    /// held by tasks of others, and cannot be learnt here).
+    fn learn_cap(&mut self) -> bool {
+        if self.ours.is_empty() {
+            return false;
+        }
+        let n = self.ours.len();
+        self.cap = Some(self.cap.map_or(n, |c| c.min(n)));
+        true
+    }
+
+    fn at_cap(&self) -> bool {
+        self.cap.is_some_and(|c| self.ours.len() >= c)
+    }
+}
+
+impl Client {
+    /// Polls the batch's running tasks (at the client's `progressQps`, pausing
+    /// `pollIntervalMs` between rounds) until one of them ends, or `until`: whether one ended.
+    fn wait_for_one_to_end(
+        &self,
+        token: Option<&Token>,
+        running: &mut Running,
+        until: Instant,
+    ) -> bool {
+        while Instant::now() < until {
+            let before = running.ours.len();
+            let mut i = 0;
+            while i < running.ours.len() {
+                let (id, target) = running.ours[i];
+                let deadline = until.min(self.deadline());
+                match self.progress_until(token, target, id, deadline) {
+                    Ok(p) if p.status.is_final() => {
+                        running.ours.swap_remove(i);
+                    }
+                    // Not there (any more): it runs no longer for this batch's count.
+                    Err(e) if e.api_code() == 5066 => {
+                        running.ours.swap_remove(i);
+                    }
+                    _ => i += 1,
+                }
+            }
+            if running.ours.len() < before || running.ours.is_empty() {
+                return true;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            std::thread::sleep(self.config().poll_interval.min(left));
+        }
+        false
+    }
+}
+
 fn certainly_not_created(status: Status) -> bool {
     !matches!(
         status,

@@ -259,6 +259,57 @@ fn a_journal_makes_reruns_create_nothing_twice() {
     unsafe { pan_client_free(client) };
 }
 
+/// A batch learns the account's running-task cap from the first refusal and then keeps at
+/// most that many of its tasks running, each next item sent as one ends: near the ideal time,
+/// with one refusal instead of one per item.
+#[test]
+fn a_batch_learns_the_running_cap_and_sends_as_tasks_end() {
+    const ITEMS: usize = 12;
+    const CAP: usize = 3;
+    const TASK_S: f64 = 1.0;
+    let emu = Emulator::start();
+    emu.configure(&json!({"max_running": CAP, "task_seconds": TASK_S}).to_string());
+    let client = new_client(&emu, r#","pollIntervalMs":200"#);
+    let items: Vec<Value> = (0..ITEMS).map(|n| item(100 + n)).collect();
+    let t = Instant::now();
+    let (rc, results, _) = batch(client, &json!(items), None, None);
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(rc, PAN_OK);
+    for r in results.as_array().expect("results") {
+        assert_eq!(r["status"], PAN_OK, "{results}");
+    }
+    assert_eq!(emu.tasks_created(), ITEMS as u64);
+    let refused = support_refused_running(&emu);
+    // The ideal: the last item can go when the tasks before it in its slot have ended,
+    // (ITEMS - 1) / CAP task lengths after the start (a batch returns once all are sent).
+    let ideal = ((ITEMS - 1) / CAP) as f64 * TASK_S;
+    println!(
+        "{ITEMS} items against a running cap of {CAP} ({TASK_S} s tasks): {secs:.2} s \
+         (ideal {ideal:.2} s), {refused} refused"
+    );
+    assert_eq!(refused, 1, "only the refusal that taught the cap");
+    assert!(secs < ideal + 1.5, "{secs} s against an ideal of {ideal} s");
+    // SAFETY: from pan_client_new.
+    unsafe { pan_client_free(client) };
+}
+
+fn support_refused_running(emu: &Emulator) -> u64 {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .build()
+        .new_agent();
+    let text = agent
+        .get(&format!("{}/__emu/stats", emu.url))
+        .call()
+        .expect("stats")
+        .body_mut()
+        .read_to_string()
+        .expect("body");
+    let v: Value = serde_json::from_str(&text).expect("json");
+    v["running_refused"].as_u64().expect("count")
+}
+
 #[test]
 fn a_batch_waits_while_too_many_tasks_are_running() {
     let emu = Emulator::start();
@@ -268,8 +319,17 @@ fn a_batch_waits_while_too_many_tasks_are_running() {
     let (rc, results, _) = batch(client, &json!([item(0), item(1)]), None, None);
     assert_eq!(rc, PAN_OK);
     assert_eq!(results[1]["status"], PAN_OK, "{results}");
-    // The second waited 5 s for the first to end, then was created.
-    assert!(t.elapsed() >= Duration::from_secs(5), "{:?}", t.elapsed());
+    // The second went when the first ended (2 s; polled each second), not after a blind 5 s.
+    assert!(
+        t.elapsed() >= Duration::from_millis(1900),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(
+        t.elapsed() < Duration::from_millis(4500),
+        "{:?}",
+        t.elapsed()
+    );
     assert_eq!(emu.tasks_created(), 2);
     // With a batch limit too short to wait, the item reports the limit.
     let (rc, results, _) = batch(

@@ -117,8 +117,8 @@ impl Slot {
 pub(crate) enum Store {
     /// A private directory on this machine.
     Dir(dir::DirStore),
-    /// A Redis server.
-    Redis(redis::RedisStore),
+    /// A Redis server (boxed: its client is large, and made once per client).
+    Redis(Box<redis::RedisStore>),
 }
 
 impl std::fmt::Debug for Store {
@@ -134,7 +134,7 @@ impl Store {
     pub(crate) fn open(spec: &str, from: &str) -> Result<Store> {
         let lower = spec.get(..9).unwrap_or(spec).to_ascii_lowercase();
         if lower.starts_with("redis://") || lower.starts_with("rediss://") {
-            return redis::RedisStore::open(spec, from).map(Store::Redis);
+            return redis::RedisStore::open(spec, from).map(|r| Store::Redis(Box::new(r)));
         }
         if lower.contains("://") {
             return Err(Error::invalid(format!(

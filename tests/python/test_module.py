@@ -31,6 +31,141 @@ class InstalledTest(unittest.TestCase):
 BASE = os.environ["PAN_API_BASE_URL"]
 
 
+def emu(path, obj=None):
+    """A control route of the emulator: GET, or POST of `obj` as JSON; returns its answer."""
+    import json
+    import urllib.request
+    req = urllib.request.Request(BASE + path, method="GET" if obj is None else "POST",
+                                 data=None if obj is None else json.dumps(obj).encode())
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def token_fetches():
+    return sum(1 for r in emu("/__emu/requests")
+               if (r["method"], r["path"]) == ("POST", "/api/v1/access_token"))
+
+
+class TokenSourceTest(unittest.TestCase):
+    """Client.set_token_source: clients without credentials whose token comes from Python."""
+
+    def test_one_answer_serves_every_thread(self):
+        calls = []
+        lock = threading.Lock()
+
+        def source(reason):
+            with lock:
+                calls.append(reason)
+            time.sleep(0.2)  # the other threads arrive while it runs, and wait for it
+            return "test-token", 0
+        with pan_offline.Client(baseUrl=BASE) as client:
+            client.set_token_source(source)
+            start = threading.Barrier(4)
+            tasks, errors = [], []
+
+            def creates(n):
+                start.wait()
+                try:
+                    for i in range(3):
+                        tasks.append(client.offline_download(
+                            BASE + f"/files/src{n}-{i}.bin?size=1000"))
+                except BaseException as e:  # reported below
+                    errors.append(e)
+            threads = [threading.Thread(target=creates, args=(n,)) for n in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(errors, [])
+            self.assertEqual(len(set(tasks)), 12)
+            self.assertEqual(calls, [pan_offline.TOKEN_NEEDED])
+            # An explicit token still wins, and the source is not asked for it.
+            self.assertGreater(client.offline_download(BASE + "/files/own.bin?size=1000",
+                                                       token="test-token"), 0)
+            self.assertEqual(len(calls), 1)
+            client.set_token_source(None)  # back to the credentials, of which it has none
+            with self.assertRaises(pan_offline.InvalidArgument):
+                client.offline_download(BASE + "/files/none.bin?size=1000")
+            with self.assertRaises(TypeError):
+                client.set_token_source("test-token")  # type: ignore[arg-type]
+
+    def test_a_source_that_fails_fails_the_call(self):
+        def sealed(reason):
+            raise RuntimeError("the vault is sealed")
+        answers = [sealed, lambda r: 42, lambda r: ("test-token", -1), lambda r: "bad\x00token",
+                   lambda r: b"test-token"]
+        for answer in answers:
+            with pan_offline.Client(baseUrl=BASE) as client:
+                client.set_token_source(answer)
+                with self.assertRaises(pan_offline.Unauthorized) as cm:
+                    client.offline_download(BASE + "/files/sealed.bin?size=1000")
+                self.assertEqual(cm.exception.status, pan_offline.ERR_UNAUTHORIZED)
+                self.assertIn("the token source gave no token", cm.exception.message)
+        with pan_offline.Client(baseUrl=BASE) as client:
+            client.set_token_source(sealed)
+            with self.assertRaises(pan_offline.Unauthorized) as cm:
+                client.offline_download(BASE + "/files/sealed.bin?size=1000")
+            self.assertIn("the token source gave no token: the vault is sealed",
+                          cm.exception.message)
+
+    def test_a_refused_token_is_renewed_by_the_source(self):
+        emu("/__emu/config", {"tokens": ["src-token-1"]})
+        calls = []
+
+        def source(reason):
+            calls.append(reason)
+            return ("src-token-1" if len(calls) == 1 else "src-token-2"), int(time.time()) + 3600
+        with pan_offline.Client(baseUrl=BASE) as client:
+            client.set_token_source(source)
+            self.assertGreater(client.offline_download(BASE + "/files/r1.bin?size=1000"), 0)
+            self.assertEqual(calls, [pan_offline.TOKEN_NEEDED])
+            emu("/__emu/config", {"revoke": ["src-token-1"], "tokens": ["src-token-2"]})
+            self.assertGreater(client.offline_download(BASE + "/files/r2.bin?size=1000"), 0)
+            self.assertEqual(calls, [pan_offline.TOKEN_NEEDED, pan_offline.TOKEN_REFUSED])
+            self.assertGreater(client.offline_download(BASE + "/files/r3.bin?size=1000"), 0)
+            self.assertEqual(len(calls), 2)
+
+    def test_replacing_a_source_while_it_runs(self):
+        import gc
+        inside, release = threading.Event(), threading.Event()
+
+        def slow(reason):
+            inside.set()
+            release.wait(10)
+            return "test-token"
+        with pan_offline.Client(baseUrl=BASE) as client:
+            client.set_token_source(slow)
+            out = []
+            call = threading.Thread(target=lambda: out.append(
+                client.offline_download(BASE + "/files/slow.bin?size=1000")))
+            call.start()
+            self.assertTrue(inside.wait(10))
+            # Replaced (on another thread: the library waits for the running source) and
+            # collected while the old one still runs: it must stay alive until it returns.
+            swap = threading.Thread(target=client.set_token_source, args=(lambda r: "test-token",))
+            swap.start()
+            del slow
+            gc.collect()
+            time.sleep(0.2)
+            release.set()
+            call.join(20)
+            swap.join(20)
+            self.assertEqual(len(out), 1)
+            self.assertGreater(out[0], 0)
+            self.assertGreater(client.offline_download(BASE + "/files/new.bin?size=1000"), 0)
+
+    def test_setting_the_source_from_inside_it_is_refused(self):
+        with pan_offline.Client(baseUrl=BASE) as client:
+            def source(reason):
+                client.set_token_source(None)  # would wait for this very call
+                return "test-token"
+            client.set_token_source(source)
+            with self.assertRaises(pan_offline.Unauthorized) as cm:
+                client.offline_download(BASE + "/files/inside.bin?size=1000")
+            self.assertIn("from inside the client's own token source", cm.exception.message)
+            self.assertNotIn("[status", cm.exception.message)
+
+
 class ModuleTest(unittest.TestCase):
     # One client with credentials for the class: each client fetches its own token, and the
     # service (and the emulator) refuses a fourth live token of one clientID.
@@ -196,8 +331,10 @@ class ModuleTest(unittest.TestCase):
         self.assertTrue(cm.exception.trace_id)
 
     def test_command_line_tool(self):
+        state_home = tempfile.mkdtemp()  # the runs' shared state, not the user's
+
         def run(*args, token="test-token", **env_extra):
-            env = dict(os.environ, PAN_API_BASE_URL=BASE, **env_extra)
+            env = dict(os.environ, PAN_API_BASE_URL=BASE, XDG_STATE_HOME=state_home, **env_extra)
             env.pop("PAN_TOKEN", None)
             if token is not None:
                 env["PAN_TOKEN"] = token
@@ -238,6 +375,60 @@ class ModuleTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0)
         self.assertIn("[pan debug]", r.stderr)
         self.assertNotIn("test-token", r.stderr)
+
+    def test_command_line_runs_share_one_token(self):
+        # The default shared state, $XDG_STATE_HOME/pan-offline: two runs, one token fetch.
+        state_home = tempfile.mkdtemp()
+
+        def run(*args, **env_extra):
+            env = dict(os.environ, PAN_API_BASE_URL=BASE, XDG_STATE_HOME=state_home,
+                       PAN_CLIENT_ID="test-client", PAN_CLIENT_SECRET="test-secret")
+            for name in ("PAN_TOKEN", "PAN_SHARED_STATE"):
+                env.pop(name, None)
+            env.update(env_extra)
+            return subprocess.run([sys.executable, "-m", "pan_offline", *args], env=env,
+                                  capture_output=True, text=True, timeout=60)
+        before = token_fetches()
+        for i in range(2):
+            r = run(BASE + f"/files/shared{i}.bin?size=1000")
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertRegex(r.stdout, r"task \d+ created")
+        self.assertEqual(token_fetches() - before, 1)
+        state = os.path.join(state_home, "pan-offline")
+        self.assertTrue(os.path.isdir(state))
+        self.assertEqual(os.stat(state).st_mode & 0o777, 0o700)
+        # --state DIR, $PAN_SHARED_STATE and --no-state choose another place, or none (with a
+        # token of their own: no fetch, and the class's client holds a live token too).
+        other = tempfile.mkdtemp()
+        r = run(BASE + "/files/s1.bin?size=1000", "--state", os.path.join(other, "mine"),
+                XDG_STATE_HOME=os.path.join(other, "xdg"), PAN_TOKEN="test-token")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = run(BASE + "/files/s2.bin?size=1000", XDG_STATE_HOME=os.path.join(other, "xdg"),
+                PAN_SHARED_STATE=os.path.join(other, "env"), PAN_TOKEN="test-token")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = run(BASE + "/files/s3.bin?size=1000", "--no-state",
+                XDG_STATE_HOME=os.path.join(other, "xdg"), PAN_TOKEN="test-token")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        home = os.path.join(other, "home")  # a relative XDG_STATE_HOME is ignored (XDG spec)
+        r = run(BASE + "/files/s4.bin?size=1000", HOME=home, XDG_STATE_HOME="relative/dir",
+                PAN_TOKEN="test-token")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sorted(os.listdir(other)), ["env", "home", "mine"])
+        self.assertTrue(os.path.isdir(os.path.join(home, ".local", "state", "pan-offline")))
+        # A place the user chose and the library refuses is an error; the default, a warning.
+        os.chmod(os.path.join(other, "mine"), 0o777)
+        r = run("u", "--state", os.path.join(other, "mine"), PAN_TOKEN="test-token")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("sharedState", r.stderr)
+        os.chmod(state, 0o777)
+        r = run(BASE + "/files/s5.bin?size=1000", PAN_TOKEN="test-token")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("warning: no shared state", r.stderr)
+        self.assertEqual(run("u", "--state", other, "--no-state").returncode, 2)
+        r = run("--help")
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("--no-state", r.stdout)
+        self.assertIn("XDG_STATE_HOME", r.stdout)
 
     def test_careless_inputs_are_errors_of_the_family(self):
         import copy
