@@ -45,8 +45,11 @@ fn run_against(
     token: Option<&str>,
 ) -> std::process::Output {
     let mut cmd = Command::new(program);
+    // The example keeps its state under $XDG_STATE_HOME: the tests' own, not the user's.
     cmd.args(args)
         .env("PAN_API_BASE_URL", &emu.url)
+        .env("XDG_STATE_HOME", build_dir().join("state"))
+        .env_remove("PAN_SHARED_STATE")
         .env_remove("PAN_TOKEN");
     if let Some(t) = token {
         cmd.env("PAN_TOKEN", t);
@@ -323,6 +326,55 @@ fn cpp_wrapper_example_waits_and_throws_pan_errors() {
     );
 }
 
+/// The README's first command, ten times in a row with client credentials: ten tasks and one
+/// token fetch (the runs share the token through the default state directory); with
+/// `--no-state` each run fetches its own, and the fourth meets the service's token limit.
+#[test]
+fn example_runs_share_one_token_through_the_default_state() {
+    let program = compile(
+        "cc",
+        C_FLAGS,
+        "examples-c/offline_download.c",
+        "offline_download_state",
+        Link::Shared,
+    );
+    let emu = Emulator::start();
+    let state_home = build_dir().join(format!("state-home-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state_home);
+    let url = format!("{}/files/s.bin?size=100", emu.url);
+    let run = |extra: &[&str]| {
+        let mut cmd = Command::new(&program);
+        cmd.arg(&url)
+            .args(extra)
+            .env("PAN_API_BASE_URL", &emu.url)
+            .env("PAN_CLIENT_ID", "test-client")
+            .env("PAN_CLIENT_SECRET", "test-secret")
+            .env("XDG_STATE_HOME", &state_home)
+            .env_remove("PAN_SHARED_STATE")
+            .env_remove("PAN_TOKEN");
+        cmd.output().expect("runs")
+    };
+    for i in 0..10 {
+        let out = run(&[]);
+        assert!(
+            out.status.success(),
+            "run {i}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(emu.tasks_created(), 10);
+    assert_eq!(emu.count("/api/v1/access_token"), 1);
+    let mode = std::fs::metadata(state_home.join("pan-offline"))
+        .expect("the default state directory")
+        .permissions();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(mode.mode() & 0o777, 0o700);
+    // Without a state: one fetch per run, until the service's limit of three live tokens.
+    let codes: Vec<Option<i32>> = (0..3).map(|_| run(&["--no-state"]).status.code()).collect();
+    assert_eq!(codes, vec![Some(0), Some(0), Some(1)], "the 4th live token is refused");
+    let _ = std::fs::remove_dir_all(&state_home);
+}
+
 #[test]
 fn example_batch_creates_each_url_once_resumes_from_its_journal_and_exits_by_the_outcome() {
     let program = compile(
@@ -495,8 +547,8 @@ fn example_waits_with_client_credentials_and_exits_by_the_final_status() {
     );
     assert_eq!(
         emu.count("/api/v1/access_token"),
-        2,
-        "one token per process run"
+        1,
+        "the two runs share one token through the state directory"
     );
 
     let body = emu.callback_matching(|b| b.contains("\"status\": 1"));
