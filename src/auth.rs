@@ -5,7 +5,7 @@
 //! expires or once after a 401 "invalid token", and never fetches another on "tokens number has
 //! exceeded the limit".
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -105,10 +105,16 @@ pub(crate) struct TokenCache {
     /// Whether `held` has any: spares calls with the caller's token a lock when the client
     /// never fetched one.
     any_held: AtomicBool,
+    /// Counts the token sources set: a state of an earlier one is forgotten on next use, with
+    /// no lock taken by the setter (a fetch may hold the state's lock, the setter may be
+    /// inside that very fetch's source).
+    epoch: AtomicU64,
 }
 
 #[derive(Default)]
 struct CacheState {
+    /// The token source epoch the token and failure belong to.
+    epoch: u64,
     token: Option<Cached>,
     /// The last fetch's failure, given again to calls until the next fetch is due.
     failure: Option<(Error, Instant)>,
@@ -150,6 +156,9 @@ impl TokenCache {
                 .store(parent.any_held.load(Ordering::Acquire), Ordering::Release);
         }
         child
+            .epoch
+            .store(parent.epoch.load(Ordering::Acquire), Ordering::Release);
+        child
     }
 
     /// The cached token, fetched first when there is none or it is due for renewal. When
@@ -174,6 +183,13 @@ impl TokenCache {
         }
         // A panic while the lock was held left at worst a stale state: go on with it.
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let epoch = self.epoch.load(Ordering::Acquire);
+        if state.epoch != epoch {
+            *state = CacheState {
+                epoch,
+                ..CacheState::default()
+            };
+        }
         let now = Instant::now();
         if let Some(c) = &state.token {
             let refused = Some(&c.token) == stale;
@@ -347,10 +363,7 @@ impl TokenCache {
 
     /// Forgets the cached token (a new token source was set).
     pub(crate) fn forget(&self) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.token = None;
-        state.failure = None;
-        state.failures = 0;
+        self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 
     /// A new token: from the client's token source when it has one, else fetched with its

@@ -37,6 +37,16 @@ static void silent(void *user_data, int32_t reason, pan_token_reply *reply) {
     (void)reply;
 }
 
+static int set_inside_status = -1;
+static int never_bogus = 0;
+
+/* Replaces itself from inside (no lock is held that this would wait for), then answers. */
+static void replacing(void *user_data, int32_t reason, pan_token_reply *reply) {
+    (void)reason;
+    set_inside_status = pan_client_set_token_source(user_data, source, &never_bogus);
+    pan_token_reply_set(reply, "test-token", 0);
+}
+
 static int nested_status = -1, twice_status = -1, null_status = -1, negative_status = -1;
 
 /* Calls back into the same client without a token (refused), checks replies, then answers. */
@@ -127,6 +137,17 @@ int main(void) {
     CHECK(null_status == PAN_ERR_NULL_ARGUMENT);
     CHECK(negative_status == PAN_ERR_INVALID_ARGUMENT);
     CHECK(twice_status == PAN_ERR_INVALID_ARGUMENT);
+    pan_client_free(client);
+
+    /* A source may set another source of its own client: not a deadlock. */
+    client = new_client();
+    calls = 0;
+    CHECK(pan_client_set_token_source(client, replacing, client) == PAN_OK);
+    CHECK(pan_client_offline_download(client, NULL, opts, &id) == PAN_OK);
+    CHECK(set_inside_status == PAN_OK);
+    /* The token of the replaced source is forgotten: the new source is asked. */
+    CHECK(pan_client_offline_download(client, NULL, opts, &id) == PAN_OK);
+    CHECK(calls == 1);
     pan_client_free(client);
 
     /* The process-wide client takes a source too. */
