@@ -84,6 +84,11 @@ inline Callback parse_callback(const std::string &body) {
 /// Owns a pan_client. A default-constructed Client uses the defaults (and the environment).
 class Client {
 public:
+    /// A token source (set_token_source()): called with PAN_TOKEN_NEEDED or PAN_TOKEN_REFUSED,
+    /// returns {access token, expiry in Unix seconds (0: unknown)}, or throws to say there is
+    /// none.
+    using TokenSource = std::function<std::pair<std::string, int64_t>(int32_t reason)>;
+
     /// Makes a client (pan_client_new()); throws pan::Error when the configuration is refused.
     /// @param json_config  a JSON object with the keys of pan_client_new(), or empty for the
     ///                     defaults.
@@ -97,7 +102,8 @@ public:
     /// Takes over `other`'s client and log function; `other` is left empty.
     /// @param other  the client moved from.
     Client(Client &&other) noexcept
-        : ptr_(std::exchange(other.ptr_, nullptr)), log_(std::move(other.log_)) {}
+        : ptr_(std::exchange(other.ptr_, nullptr)), log_(std::move(other.log_)),
+          token_sources_(std::move(other.token_sources_)) {}
     /// Frees this client, then takes over `other`'s.
     /// @param other  the client moved from.
     /// @return this client.
@@ -106,6 +112,7 @@ public:
             pan_client_free(ptr_);
             ptr_ = std::exchange(other.ptr_, nullptr);
             log_ = std::move(other.log_);
+            token_sources_ = std::move(other.token_sources_);
         }
         return *this;
     }
@@ -297,6 +304,46 @@ public:
         log_ = std::move(holder);
     }
 
+    /// Makes `source` the supplier of the client's access token (pan_client_set_token_source()):
+    /// for tokens kept in a vault or handed out by an OAuth broker. It is called when a call
+    /// made without a token needs one, with PAN_TOKEN_NEEDED (no token yet, or the last one is
+    /// due for renewal) or PAN_TOKEN_REFUSED (the service refused the last one), one thread at
+    /// a time (the others wait for its answer and share it), maybe not on the thread that made
+    /// the call. An exception it throws fails that call with PAN_ERR_UNAUTHORIZED and a message
+    /// "the token source gave no token: " followed by what() (put no secret in it). Inside it,
+    /// calls of this client without a token fail with PAN_ERR_INVALID_ARGUMENT, and it must
+    /// not set the source again (that waits for the running source). An empty function goes
+    /// back to the client's clientID/clientSecret; either way the cached token is forgotten.
+    /// Every function set stays alive until the Client is destroyed (one replaced may still
+    /// run on another thread). Not to be called by two threads at once.
+    /// @param source  the token source; empty: none.
+    void set_token_source(TokenSource source) {
+        if (!source) {
+            check(pan_client_set_token_source(ptr_, nullptr, nullptr));
+            return;
+        }
+        auto holder = std::make_unique<TokenSource>(std::move(source));
+        auto trampoline = [](void *user, int32_t reason, pan_token_reply *reply) {
+            try { // never unwind through C
+                std::pair<std::string, int64_t> answer = (*static_cast<TokenSource *>(user))(reason);
+                if (answer.first.find('\0') != std::string::npos) {
+                    pan_token_reply_fail(reply, "the token source's token contains a NUL character");
+                } else if (pan_token_reply_set(reply, answer.first.c_str(), answer.second) != PAN_OK) {
+                    std::string why = "the token source's token was refused: ";
+                    why += pan_last_error_message();
+                    pan_token_reply_fail(reply, why.c_str());
+                }
+            } catch (const std::exception &e) {
+                pan_token_reply_fail(reply, e.what());
+            } catch (...) {
+                pan_token_reply_fail(reply, "the token source threw an exception");
+            }
+        };
+        token_sources_.reserve(token_sources_.size() + 1); // nothing can throw once it is set
+        check(pan_client_set_token_source(ptr_, trampoline, holder.get()));
+        token_sources_.push_back(std::move(holder));
+    }
+
     /// The C handle, for calling the C functions directly; owned by this Client.
     /// @return the client's pan_client pointer.
     const pan_client *get() const noexcept { return ptr_; }
@@ -306,6 +353,9 @@ private:
     pan_client *ptr_;
     /// The log function, where the library's callback finds it (stable across moves).
     std::unique_ptr<std::function<void(int32_t, const std::string &)>> log_;
+    /// Every token source set, where the library's callback finds it: kept until the client is
+    /// freed, since one replaced may still be running on another thread.
+    std::vector<std::unique_ptr<TokenSource>> token_sources_;
 };
 
 } // namespace pan

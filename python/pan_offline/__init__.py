@@ -34,7 +34,7 @@ __all__ = [
     "Unauthorized", "TokenLimit", "RateLimited", "Cancelled", "OutcomeUnknown", "TaskLimit",
     "BatchItem", "parse_callback", "version", "strerror", "last_trace_id",
     "TASK_DOWNLOADING", "TASK_FAILED", "TASK_SUCCEEDED", "TASK_RETRYING",
-    "LOG_ERROR", "LOG_WARN", "LOG_INFO", "LOG_DEBUG",
+    "LOG_ERROR", "LOG_WARN", "LOG_INFO", "LOG_DEBUG", "TOKEN_NEEDED", "TOKEN_REFUSED",
     "OK", "ERR_NULL_ARGUMENT", "ERR_INVALID_UTF8", "ERR_INVALID_JSON", "ERR_INVALID_ARGUMENT",
     "ERR_NETWORK", "ERR_TIMEOUT", "ERR_TLS", "ERR_HTTP_STATUS", "ERR_BAD_RESPONSE", "ERR_API",
     "ERR_UNAUTHORIZED", "ERR_TOKEN_LIMIT", "ERR_RATE_LIMITED", "ERR_PANIC", "ERR_INTERNAL",
@@ -50,6 +50,9 @@ TASK_DOWNLOADING, TASK_FAILED, TASK_SUCCEEDED, TASK_RETRYING = 0, 1, 2, 3
  ERR_OUTCOME_UNKNOWN, ERR_TASK_LIMIT) = range(19)
 #: Log levels of Client.set_log (PAN_LOG_*).
 LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG = 1, 2, 3, 4
+#: Why Client.set_token_source's function is called (PAN_TOKEN_*): no token yet or the last
+#: one is due for renewal; or the service refused the last one.
+TOKEN_NEEDED, TOKEN_REFUSED = 0, 1
 
 #: on_progress(task_id, percent 0-100, TASK_* status) -> a true value stops the wait.
 ProgressCallback = Callable[[int, float, int], Any]
@@ -57,6 +60,8 @@ ProgressCallback = Callable[[int, float, int], Any]
 ItemCallback = Callable[[int, int, int], Any]
 #: log(level LOG_*, message).
 LogFunction = Callable[[int, str], None]
+#: token_source(reason TOKEN_*) -> token, or (token, expires_at as Unix seconds, 0 unknown).
+TokenSource = Callable[[int], Union[str, Tuple[str, int]]]
 
 
 def _load() -> ctypes.CDLL:
@@ -78,7 +83,11 @@ _P = _c.c_void_p
 _PROGRESS = _c.CFUNCTYPE(_c.c_int32, _c.c_void_p, _c.c_int64, _c.c_double, _c.c_int32)
 _BATCH = _c.CFUNCTYPE(_c.c_int32, _c.c_void_p, _c.c_size_t, _c.c_int32, _c.c_int64)
 _LOG = _c.CFUNCTYPE(None, _c.c_void_p, _c.c_int32, _c.c_char_p)
+_TOKEN_SOURCE = _c.CFUNCTYPE(None, _c.c_void_p, _c.c_int32, _c.c_void_p)
 for _name, _res, _args in [
+    ("pan_client_set_token_source", _c.c_int32, [_P, _TOKEN_SOURCE, _c.c_void_p]),
+    ("pan_token_reply_set", _c.c_int32, [_P, _c.c_char_p, _c.c_int64]),
+    ("pan_token_reply_fail", _c.c_int32, [_P, _c.c_char_p]),
     ("pan_client_set_log", _c.c_int32, [_P, _c.c_int32, _LOG, _c.c_void_p]),
     ("pan_offline_download_batch", _c.c_int32,
      [_P, _c.c_char_p, _c.c_char_p, _c.c_char_p, _BATCH, _c.c_void_p, _c.POINTER(_c.c_void_p)]),
@@ -242,6 +251,43 @@ def _guarded(fn: Optional[Callable[..., Any]], raised: List[BaseException],
     return call
 
 
+# The clients (their Client._source_key) whose token source runs on this thread, innermost
+# last: set_token_source() from inside would wait for the running source, that is for itself.
+_in_source = threading.local()
+
+
+def _answer_token(fn: TokenSource, reason: int, reply: Optional[int]) -> None:
+    """Asks `fn` for a token and answers the library's `reply` with it, or with why there is
+    none: whatever `fn` does (returns something unusable, raises, even BaseException), the
+    reply is answered and nothing unwinds through C."""
+    try:
+        got = fn(reason)
+        expires: Any = 0
+        if isinstance(got, tuple) and len(got) == 2:
+            got, expires = got
+        if not isinstance(got, str):
+            raise TypeError("the token source must return a str or (str, expires_at), not "
+                            f"{type(got).__name__}")
+        if isinstance(expires, bool) or not isinstance(expires, (int, float)) \
+                or not 0 <= expires < 2 ** 63:
+            raise ValueError("the token source's expires_at must be Unix seconds >= 0 (0: "
+                             f"unknown), not {expires!r}")
+        if _lib.pan_token_reply_set(reply, _bytes(got, "token"), int(expires)) != OK:
+            raise InvalidArgument(int(_lib.pan_last_error_code()),
+                                  "the token source's token was refused: "
+                                  + _text(_lib.pan_last_error_message()))
+    except BaseException as e:  # noqa: B036 - reported to the library, which fails the call
+        try:
+            message = e.message if isinstance(e, Error) else str(e) or type(e).__name__
+        except BaseException:  # noqa: B036 - a __str__ that raises
+            message = type(e).__name__
+        try:
+            _lib.pan_token_reply_fail(
+                reply, message.replace("\0", "\\0").encode("utf-8", "backslashreplace"))
+        except BaseException:  # noqa: B036 - unanswered, the library fails the call itself
+            pass
+
+
 def _bytes(s: Optional[str], name: str = "argument") -> Optional[bytes]:
     """A string for the C ABI: NUL-terminated UTF-8. A NUL inside would cut it short, so it is
     refused; lone surrogates pass through as bytes that are not UTF-8, which the library then
@@ -325,11 +371,16 @@ class Client:
     """A client: configuration, a connection pool and, with clientID/clientSecret, its own
     access token. Keyword arguments are the configuration keys of pan_client_new (baseUrl,
     timeoutMs, maxRetries, pollIntervalMs, clientID, clientSecret, proxy, ...); `token` sets a
-    default access token. A context manager: `with Client(...) as c:` frees it at the end."""
+    default access token; set_token_source() makes a function of yours the supplier of the
+    token instead. A context manager: `with Client(...) as c:` frees it at the end."""
 
     def __init__(self, token: Optional[str] = None, **config: Any) -> None:
         self._token = token
         self._log_cb: Any = None
+        # Every token-source trampoline installed, kept until the C client is freed: one
+        # replaced or cleared may still be running on another thread.
+        self._token_cbs: List[Any] = []
+        self._source_key = object()
         # Calls running on any thread: the C client is freed only when none is (pan_client_free
         # while a call runs is undefined in C; here close() defers the free to the last call).
         self._lock = threading.Lock()
@@ -358,6 +409,7 @@ class Client:
         if ptr:
             _lib.pan_client_free(ptr)
         self._log_cb = None  # after the free: the library no longer calls it
+        self._token_cbs = []
 
     def __enter__(self) -> "Client":
         return self
@@ -547,6 +599,52 @@ class Client:
             self._leave()
         # The library no longer calls the previous function once set_log returned.
         self._log_cb = cb if level else None
+
+    def set_token_source(self, fn: Optional[TokenSource]) -> None:
+        """Makes `fn` the supplier of the client's access token (pan_client_set_token_source),
+        for tokens kept in a vault or handed out by an OAuth broker; None goes back to the
+        client's clientID/clientSecret. Either way the cached token is forgotten.
+
+        `fn(reason)` is called when a call made without a `token` needs one: `reason` is
+        TOKEN_NEEDED (no token yet, or the last one is due for renewal) or TOKEN_REFUSED (the
+        service refused the last one). It returns the token, or (token, expires_at) with
+        expires_at in Unix seconds (0: unknown). One thread at a time calls it (maybe not the
+        one that made the call); the others wait and share its answer. An exception raised
+        by it, or a return of anything else, fails that call with Unauthorized ("the token
+        source gave no token: " and str(exception)); the next call asks again after 1 s,
+        doubling to a minute. Inside `fn`, calls of this client without a `token`, and
+        set_token_source() of this client, raise InvalidArgument. Setting a source while the
+        previous one runs on another thread waits for it to return."""
+        if fn is not None and not callable(fn):
+            raise TypeError(f"the token source must be callable or None, not {type(fn).__name__}")
+        key = self._source_key
+        if key in getattr(_in_source, "keys", ()):
+            raise InvalidArgument(ERR_INVALID_ARGUMENT, "set_token_source() called from inside "
+                                  "the client's own token source (it would wait for itself)")
+        cb: Any = _TOKEN_SOURCE()  # NULL: back to the client's credentials
+        if fn is not None:
+            source = fn
+
+            def trampoline(_user: Any, reason: int, reply: Optional[int]) -> None:
+                keys: List[object] = []
+                try:
+                    keys = _in_source.__dict__.setdefault("keys", [])
+                    keys.append(key)
+                    _answer_token(source, reason, reply)
+                except BaseException:  # noqa: B036 - nothing unwinds through C
+                    pass
+                finally:
+                    if keys and keys[-1] is key:
+                        keys.pop()
+            cb = _TOKEN_SOURCE(trampoline)
+        ptr = self._enter()
+        try:
+            if fn is not None:
+                with self._lock:
+                    self._token_cbs.append(cb)
+            _check(_lib.pan_client_set_token_source(ptr, cb, None))
+        finally:
+            self._leave()
 
     def access_token(self, client_id: Optional[str] = None,
                      client_secret: Optional[str] = None) -> Tuple[str, int]:

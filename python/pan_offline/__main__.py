@@ -3,10 +3,15 @@
     python -m pan_offline URL [--name FILE_NAME] [--dir DIR_ID] [--callback URL] [--wait] [--verbose]
     python -m pan_offline --batch FILE [--dir DIR_ID] [--journal PATH] [--wait] [--verbose]
     python -m pan_offline --parse-callback BODY
+    (with URL or --batch: [--state DIR | --no-state])
 
 Credentials: PAN_TOKEN, or PAN_CLIENT_ID and PAN_CLIENT_SECRET; the base URL is $PAN_API_BASE_URL
-or https://open-api.123pan.com. Exit status: 0 created (and, with --wait, succeeded); 3 a download
-failed; 1 an error; 2 bad usage.
+or https://open-api.123pan.com. Runs share the access token and the pacing of calls through the
+client's `sharedState`: $PAN_SHARED_STATE (a directory or redis://...) when set, else
+$XDG_STATE_HOME/pan-offline (~/.local/state/pan-offline when XDG_STATE_HOME is unset, empty or
+not absolute); --state DIR chooses another, --no-state none. So runs one after another fetch one
+token between them, not one each. Exit status: 0 created (and, with --wait, succeeded); 3 a
+download failed; 1 an error; 2 bad usage.
 """
 
 from __future__ import annotations
@@ -48,6 +53,28 @@ def _dir_id(text: str) -> int:
     if not text or not all("0" <= ch <= "9" for ch in text):
         raise argparse.ArgumentTypeError("--dir takes a folder ID: digits only")
     return int(text)
+
+
+def _xdg_state_dir() -> Optional[str]:
+    """$XDG_STATE_HOME/pan-offline, per the XDG base directory spec: a relative or empty
+    $XDG_STATE_HOME is ignored, and the default is ~/.local/state. None when there is no home."""
+    base = os.environ.get("XDG_STATE_HOME", "")
+    if not os.path.isabs(base):
+        home = os.path.expanduser("~")
+        if not os.path.isabs(home):
+            return None
+        base = os.path.join(home, ".local", "state")
+    return os.path.join(base, "pan-offline")
+
+
+def _shared_state(args: argparse.Namespace) -> Optional[str]:
+    """The `sharedState` of the client: --state, else $PAN_SHARED_STATE, else the XDG one;
+    None for --no-state."""
+    if args.no_state:
+        return None
+    if args.state is not None:
+        return str(args.state)
+    return os.environ.get("PAN_SHARED_STATE") or _xdg_state_dir()
 
 
 def _read_batch(path: str, dir_id: Optional[int]) -> List[Dict[str, Any]]:
@@ -119,7 +146,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
     p = _Parser(prog="python -m pan_offline" if script in ("", "__main__.py", "-c") else script,
                 description="Create a 123pan offline download task, and optionally follow it.",
-                epilog="credentials: PAN_TOKEN, or PAN_CLIENT_ID and PAN_CLIENT_SECRET")
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+                epilog="credentials: PAN_TOKEN, or PAN_CLIENT_ID and PAN_CLIENT_SECRET\n"
+                       "shared state (the token and the pacing of calls, shared by every run):\n"
+                       "  --state DIR, else $PAN_SHARED_STATE, else $XDG_STATE_HOME/pan-offline\n"
+                       "  (~/.local/state/pan-offline when XDG_STATE_HOME is unset, empty or\n"
+                       "  not absolute); --no-state: none")
     p.add_argument("url", nargs="?", help="the URL to download into the drive")
     p.add_argument("--name", help="fileName: the name of the file in the drive")
     p.add_argument("--dir", type=_dir_id, help="dirID: the folder ID (digits only)")
@@ -129,6 +161,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--wait", action="store_true", help="follow the task(s) to the end")
     p.add_argument("--verbose", action="store_true", help="the library's log on stderr")
     p.add_argument("--parse-callback", metavar="BODY", help="parse a callback body and exit")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--state", metavar="DIR",
+                       help="share the token and the pacing with other runs in DIR (a directory "
+                            "of yours, or redis://[:PASSWORD@]HOST:PORT/DB)")
+    where.add_argument("--no-state", action="store_true",
+                       help="share nothing: this run fetches its own token")
     args = p.parse_args(argv)
 
     if args.parse_callback is not None:
@@ -152,11 +190,34 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     config: Dict[str, Any] = {}
     if token is None:
         config = {"clientID": client_id, "clientSecret": secret}
+    state = _shared_state(args)
+    chosen = args.state is not None or bool(os.environ.get("PAN_SHARED_STATE"))
+    if state is not None and not chosen:
+        # The XDG default: its base directory is made as the spec says (0700); the library
+        # makes pan-offline itself, 0700 too.
+        try:
+            os.makedirs(os.path.dirname(state), mode=0o700, exist_ok=True)
+        except OSError as e:
+            print(f"warning: no shared state ({e}); going on without it (--no-state to say so)",
+                  file=sys.stderr)
+            state = None
+    if state is not None:
+        config["sharedState"] = state
     try:
         client = pan.Client(token=token, **config)
     except pan.Error as e:
-        _print_error("create client", e)
-        return 1
+        if chosen or "sharedState" not in config or "sharedState" not in e.message:
+            _print_error("create client", e)
+            return 1
+        # The default location cannot be used (say, another user's): not worth failing for.
+        print(f"warning: no shared state ({e.message}); going on without it (--no-state to say "
+              "so)", file=sys.stderr)
+        del config["sharedState"]
+        try:
+            client = pan.Client(token=token, **config)
+        except pan.Error as e2:
+            _print_error("create client", e2)
+            return 1
     with client:
         if args.verbose:
             client.set_log(lambda lvl, msg: print(f"[pan {_LEVELS.get(lvl, '?')}] {msg}",
