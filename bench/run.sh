@@ -28,3 +28,4 @@ cc "${flags[@]}" bench/floor_bench.c -o "$out/floor_bench"
 cc -std=c11 -O2 -Iinclude examples-c/offline_download.c target/release/libpan_offline.a \
    -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc -o "$out/offline_download_static"
 python3 bench/run.py "$@"
+python3 bench/shared_state.py "$@"
