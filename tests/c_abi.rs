@@ -371,7 +371,11 @@ fn example_runs_share_one_token_through_the_default_state() {
     assert_eq!(mode.mode() & 0o777, 0o700);
     // Without a state: one fetch per run, until the service's limit of three live tokens.
     let codes: Vec<Option<i32>> = (0..3).map(|_| run(&["--no-state"]).status.code()).collect();
-    assert_eq!(codes, vec![Some(0), Some(0), Some(1)], "the 4th live token is refused");
+    assert_eq!(
+        codes,
+        vec![Some(0), Some(0), Some(1)],
+        "the 4th live token is refused"
+    );
     let _ = std::fs::remove_dir_all(&state_home);
 }
 
