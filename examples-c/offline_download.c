@@ -452,6 +452,9 @@ int main(int argc, char **argv) {
     pan_client *client = pan_client_new(config);
     if (client == NULL) {
         print_error("create client", pan_last_error_code());
+        if (state != NULL && state == state_buf)
+            fprintf(stderr, "  (%s is the default state directory: choose another with "
+                            "--state DIR, or none with --no-state)\n", state);
         return 1;
     }
     if (verbose) pan_client_set_log(client, PAN_LOG_DEBUG, print_log, NULL);

@@ -56,12 +56,32 @@ fn usable(record: &TokenRecord, stale: Option<&str>, now_ms: i64) -> Option<(Tok
     ))
 }
 
-/// How long after a failed fetch the next is due.
-fn fetch_pause(e: &Error, failures: u32) -> Duration {
+/// How long after a failed fetch the next is due: a minute at once when the service refused
+/// the credentials or has too many tokens; else (a token source's failure among them) 1 s,
+/// doubling to a minute.
+fn fetch_pause(e: &Error, failures: u32, from_source: bool) -> Duration {
     match e.status() {
-        Status::TokenLimit | Status::Unauthorized | Status::InvalidArgument => MAX_FETCH_PAUSE,
+        Status::TokenLimit | Status::Unauthorized | Status::InvalidArgument if !from_source => {
+            MAX_FETCH_PAUSE
+        }
         _ => Duration::from_secs(1 << failures.saturating_sub(1).min(6)).min(MAX_FETCH_PAUSE),
     }
+}
+
+/// How long a new token is used before it is renewed. A fetched one: by the service's
+/// `expiredAt` and clock, at least a minute (see `expiry`). A token source's: until a tenth
+/// (at most 5 minutes) before the expiry it gave, however short — the host knows its tokens;
+/// one already expired is asked for again on the next call.
+fn renew_in(fresh: &AccessToken, from_source: bool, now_s: i64) -> Duration {
+    if from_source && fresh.expires_at != 0 {
+        let left = Duration::from_secs(fresh.expires_at.saturating_sub(now_s).max(0) as u64);
+        return left.saturating_sub((left / 10).min(Duration::from_secs(300)));
+    }
+    expiry::renew_after(
+        (fresh.expires_at != 0).then_some(fresh.expires_at),
+        fresh.server_time,
+        now_s,
+    )
 }
 
 /// A renewed token refused again within a minute: not renewed again yet.
@@ -181,8 +201,7 @@ impl TokenCache {
                  after the source returned",
             ));
         }
-        // A panic while the lock was held left at worst a stale state: go on with it.
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.lock_until(deadline)?;
         let epoch = self.epoch.load(Ordering::Acquire);
         if state.epoch != epoch {
             *state = CacheState {
@@ -219,20 +238,40 @@ impl TokenCache {
             Ok(fresh) => fresh,
             Err(e) => {
                 state.failures = state.failures.saturating_add(1);
-                let pause = fetch_pause(&e, state.failures);
+                let pause = fetch_pause(&e, state.failures, client.token_source().is_some());
                 state.failure = Some((e.clone(), Instant::now() + pause));
                 return Err(e);
             }
         };
-        let renew_in = expiry::renew_after(
-            (fresh.expires_at != 0).then_some(fresh.expires_at),
-            fresh.server_time,
-            unix_ms() / 1000,
-        );
+        let renew_in = renew_in(&fresh, client.token_source().is_some(), unix_ms() / 1000);
         self.keep(&mut state, &fresh.token, renew_in, stale.is_some());
         state.failure = None;
         state.failures = 0;
         Ok(fresh.token)
+    }
+
+    /// The cache's state, waited for at most until `deadline` (another thread may hold it
+    /// across a fetch or a slow token source).
+    fn lock_until(&self, deadline: Instant) -> Result<std::sync::MutexGuard<'_, CacheState>> {
+        let mut pause = Duration::from_micros(50);
+        loop {
+            match self.state.try_lock() {
+                Ok(g) => return Ok(g),
+                // A panic while the lock was held left at worst a stale state: go on with it.
+                Err(std::sync::TryLockError::Poisoned(p)) => return Ok(p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => {}
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::new(
+                    Status::Timeout,
+                    "the call's time limit ran out while another thread fetched the access \
+                     token (or asked the token source for it)",
+                ));
+            }
+            std::thread::sleep(pause.min(deadline - now));
+            pause = (pause * 2).min(Duration::from_millis(10));
+        }
     }
 
     /// `get` with a shared state: the stored token when it is usable, else one fetch for
@@ -285,11 +324,7 @@ impl TokenCache {
             }
             match self.fetch(client, stale, deadline) {
                 Ok(fresh) => {
-                    let renew_in = expiry::renew_after(
-                        (fresh.expires_at != 0).then_some(fresh.expires_at),
-                        fresh.server_time,
-                        now_ms / 1000,
-                    );
+                    let renew_in = renew_in(&fresh, client.token_source().is_some(), now_ms / 1000);
                     let now_ms = unix_ms();
                     record.token = Some(StoredToken {
                         access_token: fresh.token.as_str().to_owned(),
@@ -303,14 +338,17 @@ impl TokenCache {
                     outcome = Some(Ok(fresh.token));
                     Some(record)
                 }
-                // A caller's own setting (no credentials) is no news for other processes.
-                Err(e) if e.status() == Status::NullArgument => {
+                // Only the account's own refusals are news for the other processes: too many
+                // tokens, too many calls. A wrong secret, a missing setting, this machine's
+                // network or a host's token source concern this process alone (one process
+                // with a typo must not lock out the others).
+                Err(e) if !matches!(e.status(), Status::TokenLimit | Status::RateLimited) => {
                     outcome = Some(Err(e));
                     None
                 }
                 Err(e) => {
                     record.failures = record.failures.saturating_add(1);
-                    let pause = fetch_pause(&e, record.failures);
+                    let pause = fetch_pause(&e, record.failures, false);
                     record.failure = Some(StoredFailure {
                         status: e.status().code(),
                         message: e.message().to_owned(),

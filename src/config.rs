@@ -197,6 +197,8 @@ impl Config {
                     printable(&v.to_string_lossy(), 200)
                 ))
             })?;
+            // Checked here, so that a refusal names the variable it came from.
+            crate::shared::Store::open(&text, &format!("${SHARED_STATE_ENV}"))?;
             c.shared_state = Some(text);
         }
         for (name, field) in [

@@ -20,6 +20,21 @@ fn create(c: &Client, token: Option<&Token>) -> pan_offline::Result<i64> {
     .map(|t| t.task_id)
 }
 
+/// The most creates the server saw in any one second of its clock.
+fn max_in_any_second(emu: &Emulator) -> usize {
+    let mut t: Vec<f64> = emu
+        .requests()
+        .iter()
+        .filter(|r| r["path"] == "/api/v1/offline/download")
+        .filter_map(|r| r["mono"].as_f64())
+        .collect();
+    t.sort_by(f64::total_cmp);
+    (0..t.len())
+        .map(|i| t[i..].iter().take_while(|x| **x < t[i] + 1.0).count())
+        .max()
+        .unwrap_or(0)
+}
+
 fn refused(emu: &Emulator) -> Value {
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -43,7 +58,10 @@ fn a_client_paced_at_the_enforced_rate_gets_no_429_from_1_to_32_threads() {
     let mut figures = Vec::new();
     for threads in [1usize, 2, 8, 32] {
         let emu = Emulator::start();
-        emu.configure(&json!({"rate_limits": {"create": RATE}}).to_string());
+        // The strict limiter: every request in the trailing second counts, refused ones too.
+        emu.configure(
+            &json!({"rate_limits": {"create": RATE}, "rate_window_mode": "strict"}).to_string(),
+        );
         // maxRetries 0: a 429 would be an error, not hidden by a retry.
         let c = Arc::new(client(
             &emu,
@@ -78,8 +96,14 @@ fn a_client_paced_at_the_enforced_rate_gets_no_429_from_1_to_32_threads() {
         );
         // The first call goes at once: 31 intervals of 0.1 s at least.
         assert!(secs >= (CALLS - 1) as f64 / RATE * 0.99, "{secs}");
+        let most = max_in_any_second(&emu);
+        assert!(
+            most <= RATE as usize,
+            "{threads} threads: {most} in one second"
+        );
         figures.push(format!(
-            "{threads} threads: {CALLS} creates in {secs:.2} s = {:.2}/s (paced at {RATE}), 0 refused",
+            "{threads} threads: {CALLS} creates in {secs:.2} s = {:.2}/s (paced at {RATE}), 0 refused, \
+             at most {most} in any second",
             (CALLS - 1) as f64 / secs
         ));
     }

@@ -493,3 +493,254 @@ fn the_process_wide_client_reads_pan_shared_state() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Found by review: damage in the store is forgotten, never waited for or a panic; a FIFO in
+/// place of a file fails the call at once; a silent Redis holds a call no longer than its
+/// `timeoutMs`.
+#[test]
+fn a_damaged_store_is_survived_in_time() {
+    let emu = Emulator::start();
+    let token = Token::new(TOKEN).expect("token");
+    let opts = OfflineDownload::new("https://example.com/d.mp4").expect("opts");
+    // Redis: a schedule years ahead, and a number too large for any integer.
+    let redis = Redis::start();
+    let c = support::client(
+        &emu,
+        &format!(
+            r#","sharedState":"{}","createQps":10,"timeoutMs":3000"#,
+            redis.url()
+        ),
+    );
+    c.offline_download(Some(&token), &opts).expect("first");
+    let r = redis::Client::open(redis.url()).expect("redis url");
+    let mut conn = r.get_connection().expect("redis");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("pan-offline:*:pace:create")
+        .query(&mut conn)
+        .expect("keys");
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    for value in [
+        "99999999999999999999999",
+        "9223372036854775807",
+        "-5",
+        "garbage",
+    ] {
+        let _: () = redis::cmd("HSET")
+            .arg(&keys[0])
+            .arg("last")
+            .arg(value)
+            .arg("paused")
+            .arg(value)
+            .query(&mut conn)
+            .expect("hset");
+        let t = Instant::now();
+        c.offline_download(Some(&token), &opts)
+            .unwrap_or_else(|e| panic!("{value}: {e}"));
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "{value}: {:?}",
+            t.elapsed()
+        );
+    }
+    // A directory: a FIFO in place of the pacing file, then the whole directory removed.
+    let dir = state_dir("damaged");
+    let c = support::client(
+        &emu,
+        &format!(
+            r#","sharedState":"{}","createQps":10,"timeoutMs":2000"#,
+            dir.display()
+        ),
+    );
+    c.offline_download(Some(&token), &opts).expect("first");
+    let pace = std::fs::read_dir(&dir)
+        .expect("list")
+        .map(|f| f.expect("entry").path())
+        .find(|p| p.to_string_lossy().contains("pace-"))
+        .expect("a pacing file");
+    std::fs::remove_file(&pace).expect("rm");
+    assert!(Command::new("mkfifo")
+        .arg(&pace)
+        .status()
+        .expect("mkfifo")
+        .success());
+    let t = Instant::now();
+    let e = c.offline_download(Some(&token), &opts).expect_err("a FIFO");
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    assert!(e.message().contains("not a regular file"), "{e}");
+    std::fs::remove_dir_all(&dir).expect("rm -r");
+    c.offline_download(Some(&token), &opts)
+        .expect("the directory is made again");
+    assert_eq!(
+        std::fs::metadata(&dir).expect("made").permissions().mode() & 0o777,
+        0o700
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    // Redis that accepts and never answers: within timeoutMs, with or without a password.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let held = std::thread::spawn(move || {
+        let conns: Vec<_> = silent.incoming().take(4).collect();
+        std::thread::sleep(Duration::from_secs(8));
+        drop(conns);
+    });
+    for url in [
+        format!("redis://127.0.0.1:{port}/0"),
+        format!("redis://:pw@127.0.0.1:{port}/0"),
+    ] {
+        let c = support::client(
+            &emu,
+            &format!(r#","sharedState":"{url}","createQps":10,"timeoutMs":1000"#),
+        );
+        let t = Instant::now();
+        let e = c.offline_download(Some(&token), &opts).expect_err("silent");
+        assert!(
+            t.elapsed() < Duration::from_millis(1400),
+            "{url}: {:?}",
+            t.elapsed()
+        );
+        assert!(
+            matches!(e.status(), Status::Timeout | Status::Network),
+            "{url}: {e}"
+        );
+    }
+    drop(held);
+}
+
+/// Found by review: the state is the account's, each process's rate its own — a slow process
+/// does not hold back a fast one; one process's wrong secret does not lock the others out; a
+/// misspelt Redis URL is refused, not made a directory named after its password.
+#[test]
+fn processes_differ_without_harming_each_other() {
+    let emu = Emulator::start();
+    let dir = state_dir("differ");
+    let state = dir.to_str().expect("utf-8");
+    let opts = OfflineDownload::new("https://example.com/m.mp4").expect("opts");
+    let token = Token::new(TOKEN).expect("token");
+    let slow = support::client(
+        &emu,
+        &format!(r#","sharedState":"{state}","createQps":0.05"#),
+    );
+    slow.offline_download(Some(&token), &opts).expect("slow");
+    let fast = support::client(
+        &emu,
+        &format!(r#","sharedState":"{state}","createQps":10,"timeoutMs":3000"#),
+    );
+    let t = Instant::now();
+    for _ in 0..3 {
+        fast.offline_download(Some(&token), &opts).expect("fast");
+    }
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    // A wrong secret fails alone.
+    let wrong = support::client(
+        &emu,
+        &format!(r#","clientID":"test-client","clientSecret":"typo","sharedState":"{state}""#),
+    );
+    let e = wrong
+        .offline_download(None, &opts)
+        .expect_err("wrong secret");
+    assert_eq!(e.status(), Status::Unauthorized, "{e}");
+    let right = support::credentials_client(&emu, &format!(r#","sharedState":"{state}""#));
+    right
+        .offline_download(None, &opts)
+        .expect("the right secret is not locked out");
+    let _ = std::fs::remove_dir_all(&dir);
+    // Misspelt Redis URLs.
+    let cwd = std::env::current_dir().expect("cwd");
+    for spec in [
+        "redis:/:s3cretpw@h/0",
+        "redis//:s3cretpw@h/0",
+        "redis+unix://:s3cretpw@x",
+    ] {
+        let json = json!({"baseUrl": emu.url, "sharedState": spec}).to_string();
+        let e = Config::from_json(&json)
+            .and_then(Client::new)
+            .expect_err(spec);
+        assert_eq!(e.status(), Status::InvalidArgument, "{spec}: {e}");
+        assert!(!e.message().contains("s3cretpw"), "{spec}: {e}");
+        assert!(
+            !cwd.join(spec.split('/').next().unwrap_or(spec)).exists()
+                || spec.starts_with("redis+")
+        );
+    }
+    // A state inside a directory others may change (not sticky) is refused.
+    let open_parent = state_dir("open-parent");
+    std::fs::create_dir_all(&open_parent).expect("made");
+    std::fs::set_permissions(&open_parent, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let json = json!({"baseUrl": emu.url, "sharedState": open_parent.join("state")}).to_string();
+    let e = Config::from_json(&json)
+        .and_then(Client::new)
+        .expect_err("parent");
+    assert!(e.message().contains("another user may change"), "{e}");
+    let _ = std::fs::remove_dir_all(&open_parent);
+}
+
+/// Found by review: a token source's waiters keep their own time limits; its failures are
+/// tried again after 1 s (doubling), not a minute; a short-lived token it gives is renewed
+/// before its expiry, not after a minute.
+#[test]
+fn a_token_source_keeps_time_limits_and_expiries() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let emu = Emulator::start();
+    let opts = OfflineDownload::new("https://example.com/s.mp4").expect("opts");
+    let c = Arc::new(support::client(&emu, r#","timeoutMs":1000"#));
+    c.set_token_source(Some(Arc::new(|_| {
+        std::thread::sleep(Duration::from_secs(3));
+        Ok((TOKEN.to_owned(), 0))
+    })));
+    let t = Instant::now();
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let c = Arc::clone(&c);
+            let opts = opts.clone();
+            std::thread::spawn(move || (c.offline_download(None, &opts), Instant::now()))
+        })
+        .collect();
+    let mut timeouts = 0;
+    for w in waiters {
+        let (r, end) = w.join().expect("thread");
+        // The thread inside the source returns when the source does (host code is not
+        // interrupted); the two waiting for it return at their own limit.
+        if let Err(e) = r {
+            assert_eq!(e.status(), Status::Timeout, "{e}");
+            if end.duration_since(t) < Duration::from_millis(1500) {
+                timeouts += 1;
+            }
+        }
+    }
+    assert_eq!(timeouts, 2, "the waiters kept their time limit");
+    // Failures: asked again after about a second.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = support::client(&emu, "");
+    let n = Arc::clone(&calls);
+    c.set_token_source(Some(Arc::new(move |_| {
+        if n.fetch_add(1, Ordering::SeqCst) == 0 {
+            Err("the vault is sealed".to_owned())
+        } else {
+            Ok((TOKEN.to_owned(), 0))
+        }
+    })));
+    let e = c.offline_download(None, &opts).expect_err("sealed");
+    assert!(e.message().contains("the vault is sealed"), "{e}");
+    std::thread::sleep(Duration::from_millis(1100));
+    c.offline_download(None, &opts)
+        .expect("asked again after 1 s");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    // A token that expires in 3 s: asked again after it, not used for a minute.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let n = Arc::clone(&calls);
+    let c = support::client(&emu, "");
+    c.set_token_source(Some(Arc::new(move |_| {
+        n.fetch_add(1, Ordering::SeqCst);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs() as i64;
+        Ok((TOKEN.to_owned(), now + 3))
+    })));
+    c.offline_download(None, &opts).expect("first");
+    c.offline_download(None, &opts).expect("same token");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    std::thread::sleep(Duration::from_millis(3100));
+    c.offline_download(None, &opts).expect("renewed");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}

@@ -430,7 +430,7 @@ pub unsafe extern "C" fn pan_offline_download(
 ///     refused with PAN_ERR_INVALID_ARGUMENT before connecting).
 ///   - `clientID`, `clientSecret` (strings, both or neither): let the client fetch, cache and
 ///     renew its own access token, so that every function taking a `token` accepts NULL.
-///   - `createQps`, `progressQps` (numbers, 0 to 100000): creates and progress queries per
+///   - `createQps`, `progressQps` (numbers: 0, or 0.001 to 100000): creates and progress queries per
 ///     second that the client sends, all its threads together (the image-hosting calls
 ///     share them); 0 turns pacing off. Defaults 1 and 5 (what peers do), and no pacing for a
 ///     loopback base URL unless given; the process-wide client reads `$PAN_CREATE_QPS` and

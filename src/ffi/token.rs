@@ -53,7 +53,8 @@ struct CSource {
 /// When `cb` fails (`pan_token_reply_fail()`, or it returned without answering), the call
 /// that needed the token fails with `PAN_ERR_UNAUTHORIZED` and a message that starts
 /// "the token source gave no token: " followed by the source's own words; the next call asks
-/// again after 1 s (doubling to a minute while it keeps failing).
+/// again after 1 s (doubling to a minute while it keeps failing). A token with an expiry is
+/// used until a tenth of its remaining life (at most 5 minutes) before it, however short.
 ///
 /// @param client     a client, or NULL for the process-wide default one.
 /// @param cb         the source, or NULL to go back to the client's credentials.
@@ -64,7 +65,9 @@ struct CSource {
 ///
 /// Inside `cb`, a call of the same client without a token fails with
 /// `PAN_ERR_INVALID_ARGUMENT` (it would wait for `cb` itself); calls with a token of their
-/// own work. `cb` must not free the client.
+/// own work, and so does `pan_client_set_token_source()` (the new source is used from the
+/// next need on). `cb` must not free the client. Other threads that need the token while
+/// `cb` runs wait for it within their own `timeoutMs` (then `PAN_ERR_TIMEOUT`).
 ///
 /// # Safety
 /// `client` is NULL or live; `cb` is NULL or a valid function, callable from any thread.
@@ -107,11 +110,14 @@ pub unsafe extern "C" fn pan_client_set_token_source(
 /// Answer a token source's request with a token.
 ///
 /// @param reply       the reply the source received.
-/// @param token       the access token (copied; at most 4096 bytes, no control characters).
+/// @param token       the access token (copied; at most 8192 bytes of printable ASCII, as
+///                    every token the library sends).
 /// @param expires_at  when it expires, in Unix seconds, or 0 when unknown (it is then kept
 ///                    until the service refuses it, or for 30 days).
 /// @return `PAN_OK`; `PAN_ERR_NULL_ARGUMENT`, `PAN_ERR_INVALID_UTF8`;
-///         `PAN_ERR_INVALID_ARGUMENT` for a negative `expires_at` or a reply already answered.
+///         `PAN_ERR_INVALID_ARGUMENT` for a token the library cannot send (empty, too long,
+///         spaces or control characters), a negative `expires_at` or a reply already
+///         answered (the reply is then left unanswered).
 ///
 /// # Safety
 /// `reply` is the pointer the callback received, during the callback; `token` is NULL or
@@ -127,6 +133,11 @@ pub unsafe extern "C" fn pan_token_reply_set(
         let reply = unsafe { reply_arg(reply) }?;
         // SAFETY: as documented.
         let token = unsafe { str_arg(token, "token") }?;
+        // Checked here, so that the source hears of it (a token the library cannot send).
+        crate::token::Token::new(token).map_err(|e| {
+            Error::invalid(format!("`token`: {}", e.message()))
+                .redact(&[&crate::redact::Secret::new(token)])
+        })?;
         if expires_at < 0 {
             return Err(Error::invalid(format!(
                 "`expires_at` is {expires_at}: Unix seconds, or 0 for unknown"

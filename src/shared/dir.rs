@@ -56,42 +56,30 @@ impl DirStore {
             return Err(bad("contains a NUL byte".into()));
         }
         let path = PathBuf::from(spec);
-        match std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&path)
-        {
-            Ok(()) => {}
-            // Something else of that name: said below, precisely.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(bad(format!("cannot be made: {e}"))),
-        }
-        let meta = std::fs::metadata(&path).map_err(|e| bad(format!("cannot be read: {e}")))?;
-        if !meta.is_dir() {
-            return Err(bad("is not a directory".into()));
-        }
-        // SAFETY: geteuid has no preconditions.
-        let me = unsafe { libc::geteuid() };
-        if meta.uid() != me {
-            return Err(bad(format!(
-                "belongs to user {} , not to this user ({me}): its files could be changed by \
-                 another user",
-                meta.uid()
-            )));
-        }
-        if meta.permissions().mode() & 0o022 != 0 {
-            return Err(bad(format!(
-                "may be written by group or others (mode {:o}); make it private: chmod 700",
-                meta.permissions().mode() & 0o7777
-            )));
-        }
+        make(&path).map_err(|e| bad(format!("cannot be made: {e}")))?;
         let path = path
             .canonicalize()
             .map_err(|e| bad(format!("cannot be resolved: {e}")))?;
+        check_private(&path).map_err(bad)?;
         Ok(DirStore {
             path,
             boot: boot_id(),
         })
+    }
+
+    /// The directory, made again if it was removed, and checked again: private to this user,
+    /// in directories only this user or root may change. Done before each token write (the
+    /// token is the one secret stored) and when a file cannot be opened for want of the
+    /// directory.
+    fn ensure(&self) -> Result<()> {
+        let again = |why: String| {
+            Error::invalid(format!(
+                "shared state {}: {why}; a state that is not private is not used",
+                self.describe()
+            ))
+        };
+        make(&self.path).map_err(|e| self.err("make the directory again", e))?;
+        check_private(&self.path).map_err(again)
     }
 
     pub(crate) fn describe(&self) -> String {
@@ -124,6 +112,7 @@ impl DirStore {
         update: &mut dyn FnMut(TokenRecord) -> Option<TokenRecord>,
     ) -> Result<()> {
         let lock_path = self.file(&format!("token-{account}.lock"));
+        self.ensure()?;
         let lock = open_file(&lock_path, true).map_err(|e| self.err("open the token lock", e))?;
         let _held = Flock::take(&lock, deadline).map_err(|e| match e {
             None => Error::new(
@@ -175,7 +164,15 @@ impl DirStore {
         f: impl FnOnce(&mut Slot, u64) -> T,
     ) -> Result<T> {
         let path = self.file(&format!("pace-{account}.json"));
-        let mut file = open_file(&path, true).map_err(|e| self.err("open the pacing file", e))?;
+        let mut file = match open_file(&path, true) {
+            // The directory was removed (a cleaner of /tmp, a user): made again, checked again.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.ensure()?;
+                open_file(&path, true)
+            }
+            other => other,
+        }
+        .map_err(|e| self.err("open the pacing file", e))?;
         // A turn is taken in microseconds: no deadline is needed for a lock held that long.
         let _held = Flock::take(&file, Instant::now() + Duration::from_secs(10)).map_err(|e| {
             self.err(
@@ -239,6 +236,71 @@ impl DirStore {
     }
 }
 
+/// Makes the directory (and its missing parents) 0700; one that exists is left as it is.
+fn make(path: &Path) -> std::io::Result<()> {
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+    {
+        // Something else of that name: said by the checks, precisely.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    }
+}
+
+/// Whether `path` (canonical) is a private directory of this user that this user can write,
+/// under directories that only this user or root can change (or sticky ones, as /tmp): what
+/// ssh asks of `~/.ssh`. `Err` says why not.
+fn check_private(path: &Path) -> std::result::Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot be read: {e}"))?;
+    if !meta.is_dir() {
+        return Err("is not a directory".into());
+    }
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(format!(
+            "belongs to user {}, not to this user ({me}): its files could be changed by \
+             another user",
+            meta.uid()
+        ));
+    }
+    let mode = meta.permissions().mode();
+    if mode & 0o022 != 0 {
+        return Err(format!(
+            "may be written by group or others (mode {:o}); make it private: chmod 700",
+            mode & 0o7777
+        ));
+    }
+    for parent in path.ancestors().skip(1) {
+        let Ok(m) = std::fs::metadata(parent) else {
+            continue;
+        };
+        let pmode = m.permissions().mode();
+        let sticky = pmode & 0o1000 != 0;
+        if (m.uid() != me && m.uid() != 0) || (pmode & 0o022 != 0 && !sticky) {
+            return Err(format!(
+                "is inside `{}`, which another user may change (owner {}, mode {:o}): \
+                 the state could be replaced under this process",
+                printable(&parent.to_string_lossy(), 200),
+                m.uid(),
+                pmode & 0o7777
+            ));
+        }
+    }
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| "contains a NUL byte".to_owned())?;
+    // SAFETY: a valid NUL-terminated path.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+        return Err(format!(
+            "cannot be written: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
 /// An `flock` held on a descriptor that outlives it, released explicitly when dropped.
 struct Flock(std::os::fd::RawFd);
 
@@ -278,15 +340,20 @@ impl Drop for Flock {
     }
 }
 
-/// Opens a file of the store, private, never through a symbolic link.
+/// Opens a file of the store, private, never through a symbolic link, and only a regular
+/// file (`O_NONBLOCK`: a FIFO put in its place must not hold the call; no effect on files).
 fn open_file(path: &Path, create: bool) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
+    let f = std::fs::OpenOptions::new()
         .read(true)
         .write(create)
         .create(create)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    Ok(f)
 }
 
 fn read_all(f: &mut std::fs::File) -> std::io::Result<Vec<u8>> {

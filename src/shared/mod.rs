@@ -80,11 +80,17 @@ impl StoredFailure {
 /// The pacing schedule of one kind of call, in nanoseconds of the store's clock.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct Slot {
-    /// When the next call may go (0: now).
-    pub next: u64,
+    /// When the last turn was given (0: never). Each process spaces its own turns from it by
+    /// its own interval: a process with a slow rate never holds back one with a fast rate.
+    pub last: u64,
     /// Until when the service asked this kind to pause (0: never).
     pub paused: u64,
 }
+
+/// A stored time further ahead than this is not a schedule but damage (another program's
+/// write, a torn record): it is forgotten. (Pauses are capped at 10 s, turns at a call's
+/// time limit, one day at most.)
+pub(crate) const MAX_AHEAD_NS: u64 = 2 * 86_400 * 1_000_000_000;
 
 impl Slot {
     /// Takes the next turn of a schedule with calls `interval` apart (`None`: unpaced), given
@@ -97,12 +103,17 @@ impl Slot {
         interval: Option<u64>,
         deadline: u64,
     ) -> std::result::Result<u64, u64> {
-        let at = now.max(self.paused).max(self.next);
+        self.forget_damage(now);
+        let after_last = match interval {
+            Some(i) if self.last != 0 => self.last.saturating_add(i),
+            _ => 0,
+        };
+        let at = now.max(self.paused).max(after_last);
         if at >= deadline {
             return Err(at);
         }
-        if let Some(interval) = interval {
-            self.next = at.saturating_add(interval);
+        if interval.is_some() {
+            self.last = self.last.max(at);
         }
         Ok(at)
     }
@@ -110,6 +121,17 @@ impl Slot {
     /// The service asked to slow down: no turn before `until`; paced turns resume from it.
     pub(crate) fn pause(&mut self, until: u64) {
         self.paused = self.paused.max(until);
+    }
+
+    /// Forgets times too far ahead of `now` to be real.
+    pub(crate) fn forget_damage(&mut self, now: u64) {
+        let limit = now.saturating_add(MAX_AHEAD_NS);
+        if self.last > limit {
+            self.last = 0;
+        }
+        if self.paused > limit {
+            self.paused = 0;
+        }
     }
 }
 
@@ -136,7 +158,19 @@ impl Store {
         if lower.starts_with("redis://") || lower.starts_with("rediss://") {
             return redis::RedisStore::open(spec, from).map(|r| Store::Redis(Box::new(r)));
         }
-        if lower.contains("://") {
+        // Anything that looks like a URL (a scheme and a colon, or a misspelt redis URL) is
+        // refused rather than made a directory named after it (and after its password).
+        let scheme_like = spec.split_once(':').is_some_and(|(scheme, _)| {
+            !scheme.is_empty()
+                && scheme
+                    .bytes()
+                    .next()
+                    .is_some_and(|b| b.is_ascii_alphabetic())
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        });
+        if scheme_like || lower.starts_with("redis") || lower.contains("://") {
             return Err(Error::invalid(format!(
                 "{from}: `{}` is neither a directory path nor a redis:// or rediss:// URL",
                 printable(crate::proxy::hide_userinfo(spec).as_str(), 200)
@@ -290,6 +324,16 @@ mod tests {
         // Past the deadline: refused, nothing reserved.
         assert_eq!(s.reserve(120, Some(10), 525), Err(530));
         assert_eq!(s.reserve(120, Some(10), 2_000), Ok(530));
+        // A slower process's turn does not push a faster one's beyond its own interval.
+        let mut m = Slot::default();
+        assert_eq!(m.reserve(100, Some(1_000), 10_000), Ok(100));
+        assert_eq!(m.reserve(100, Some(10), 10_000), Ok(110));
+        // Damage (a time years ahead) is forgotten, not waited for.
+        let mut d = Slot {
+            last: u64::MAX - 5,
+            paused: u64::MAX,
+        };
+        assert_eq!(d.reserve(100, Some(10), 1_000), Ok(100));
         // Unpaced: only the pause holds.
         let mut u = Slot::default();
         u.pause(50);

@@ -36,18 +36,25 @@ pub(crate) struct RedisStore {
     idle: Mutex<Vec<redis::Connection>>,
 }
 
+/// Takes a turn: `last` is when the last turn of any process was given; this one comes its
+/// own interval after it, never inside a pause. Times more than two days ahead are damage,
+/// forgotten (see `Slot::forget_damage`).
 static RESERVE: Lazy<redis::Script> = Lazy::new(|| {
     redis::Script::new(
         r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local nxt = tonumber(redis.call('HGET', KEYS[1], 'next') or '0')
-local paused = tonumber(redis.call('HGET', KEYS[1], 'paused') or '0')
-local at = math.max(now, nxt, paused)
-if at - now >= tonumber(ARGV[2]) then return -(at - now) - 1 end
+local ahead = now + 172800000000
+local last = tonumber(redis.call('HGET', KEYS[1], 'last') or '0') or 0
+local paused = tonumber(redis.call('HGET', KEYS[1], 'paused') or '0') or 0
+if last > ahead or last < 0 then last = 0 end
+if paused > ahead or paused < 0 then paused = 0 end
 local iv = tonumber(ARGV[1])
+local at = math.max(now, paused)
+if iv > 0 and last > 0 then at = math.max(at, last + iv) end
+if at - now >= tonumber(ARGV[2]) then return -(at - now) - 1 end
 if iv > 0 then
-  redis.call('HSET', KEYS[1], 'next', string.format('%.0f', at + iv))
+  redis.call('HSET', KEYS[1], 'last', string.format('%.0f', math.max(last, at)))
   redis.call('PEXPIRE', KEYS[1], 86400000)
 end
 return at - now
@@ -60,7 +67,8 @@ static PAUSE: Lazy<redis::Script> = Lazy::new(|| {
         r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local paused = tonumber(redis.call('HGET', KEYS[1], 'paused') or '0')
+local paused = tonumber(redis.call('HGET', KEYS[1], 'paused') or '0') or 0
+if paused > now + 172800000000 or paused < 0 then paused = 0 end
 redis.call('HSET', KEYS[1], 'paused', string.format('%.0f', math.max(paused, now + tonumber(ARGV[1]))))
 redis.call('PEXPIRE', KEYS[1], 86400000)
 return 0
@@ -73,7 +81,8 @@ static PAUSED_FOR: Lazy<redis::Script> = Lazy::new(|| {
         r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local paused = tonumber(redis.call('HGET', KEYS[1], 'paused') or '0')
+local paused = tonumber(redis.call('HGET', KEYS[1], 'paused') or '0') or 0
+if paused > now + 172800000000 or paused < 0 then paused = 0 end
 return math.max(0, paused - now)
 ",
     )
@@ -106,13 +115,18 @@ impl RedisStore {
     /// while Redis is down).
     pub(crate) fn open(spec: &str, from: &str) -> Result<RedisStore> {
         let shown = printable(&hide_userinfo(spec), 200);
-        let client = redis::Client::open(spec).map_err(|e| {
+        let bad = |e: redis::RedisError| {
             Error::invalid(format!(
                 "{from}: `{shown}` is not a usable Redis URL ({}); the form is \
                  redis://[:PASSWORD@]HOST:PORT/DB or rediss://...",
                 e.category()
             ))
-        })?;
+        };
+        let info = redis::IntoConnectionInfo::into_connection_info(spec).map_err(bad)?;
+        // No `CLIENT SETINFO` after connecting: its answer is awaited (and its failure
+        // ignored), which doubled the time a silent server could hold a call.
+        let settings = info.redis_settings().clone().set_skip_set_lib_name();
+        let client = redis::Client::open(info.set_redis_settings(settings)).map_err(bad)?;
         Ok(RedisStore {
             client,
             shown,
@@ -174,6 +188,19 @@ impl RedisStore {
                 .get_connection_with_timeout(limit)
                 .map_err(|e| self.err("connect", &e))?,
         };
+        // What connecting (and authenticating) left of the time.
+        let limit = deadline
+            .saturating_duration_since(Instant::now())
+            .min(MAX_CALL);
+        if limit.is_zero() {
+            return Err(Error::new(
+                Status::Timeout,
+                format!(
+                    "shared state {}: {what}: the call's time limit ran out while connecting",
+                    self.describe()
+                ),
+            ));
+        }
         conn.set_read_timeout(Some(limit))
             .and_then(|()| conn.set_write_timeout(Some(limit)))
             .map_err(|e| self.err(what, &e))?;
@@ -264,12 +291,11 @@ impl RedisStore {
             }
             Ok(())
         })();
-        // Released even when the call's time ran out meanwhile (a short grace).
-        let _ = self.with_conn(
-            "unlock the token",
-            deadline.max(Instant::now() + Duration::from_millis(500)),
-            |c| UNLOCK.key(&lock).arg(&nonce).invoke::<i64>(c),
-        );
+        // Released within the call's time; past it, the lock expires by itself (it is held
+        // at most as long as the call may last).
+        let _ = self.with_conn("unlock the token", deadline, |c| {
+            UNLOCK.key(&lock).arg(&nonce).invoke::<i64>(c)
+        });
         result
     }
 
@@ -287,10 +313,11 @@ impl RedisStore {
         let got: i64 = self.with_conn("take a turn", deadline, |c| {
             RESERVE.key(&key).arg(iv).arg(max).invoke(c)
         })?;
+        // Whatever the script returns (a damaged store included), no arithmetic can overflow.
         Ok(if got >= 0 {
             Ok(Duration::from_micros(got as u64))
         } else {
-            Err(Duration::from_micros((-got - 1) as u64))
+            Err(Duration::from_micros(got.saturating_add(1).unsigned_abs()))
         })
     }
 

@@ -48,6 +48,8 @@ static void replacing(void *user_data, int32_t reason, pan_token_reply *reply) {
 }
 
 static int nested_status = -1, twice_status = -1, null_status = -1, negative_status = -1;
+static int long_status = -1;
+static char long_token[9000];
 
 /* Calls back into the same client without a token (refused), checks replies, then answers. */
 static void reentrant(void *user_data, int32_t reason, pan_token_reply *reply) {
@@ -57,6 +59,8 @@ static void reentrant(void *user_data, int32_t reason, pan_token_reply *reply) {
     nested_status = pan_client_offline_download(c, NULL, "{\"url\":\"https://example.com/n\"}", &id);
     null_status = pan_token_reply_set(NULL, "x", 0);
     negative_status = pan_token_reply_set(reply, "test-token", -5);
+    memset(long_token, 'a', sizeof long_token - 1);
+    long_status = pan_token_reply_set(reply, long_token, 0);
     pan_token_reply_set(reply, "test-token", 0);
     twice_status = pan_token_reply_set(reply, "test-token", 0);
 }
@@ -137,6 +141,7 @@ int main(void) {
     CHECK(null_status == PAN_ERR_NULL_ARGUMENT);
     CHECK(negative_status == PAN_ERR_INVALID_ARGUMENT);
     CHECK(twice_status == PAN_ERR_INVALID_ARGUMENT);
+    CHECK(long_status == PAN_ERR_INVALID_ARGUMENT);
     pan_client_free(client);
 
     /* A source may set another source of its own client: not a deadlock. */
