@@ -92,11 +92,9 @@
 #define PAN_ERR_HTTP_STATUS 8
 
 /**
- * The server's answer could not be understood: not JSON, not an envelope, too large, or
- * without a valid `taskID`. After a create call the service may still have made the task
- * (it answered, but what it said cannot be read): like `PAN_ERR_OUTCOME_UNKNOWN`, check
- * before creating it again. A batch treats it so: rerun with its journal, the item is
- * `PAN_ERR_OUTCOME_UNKNOWN` and not sent again unless `"retryUnknown": true`.
+ * The server's answer could not be understood: not JSON, not an envelope, too large.
+ * (After a create call such an answer is `PAN_ERR_OUTCOME_UNKNOWN`: the request had been
+ * sent whole.)
  */
 #define PAN_ERR_BAD_RESPONSE 9
 
@@ -140,10 +138,12 @@
 
 /**
  * A create call (`pan_offline_download()`, `pan_client_offline_download()`,
- * `pan_oss_offline_download()`) sent its request, but no complete answer came back: the
- * connection broke or was closed after sending, the time limit ran out while waiting, the
- * answer was cut short, or a gateway answered 5xx without an API envelope. The service may
- * have created the task. It is never retried by the library: check (the service has no
+ * `pan_oss_offline_download()`, and each item of a batch) had written its whole request,
+ * and what came back is not the service's own answer: the connection broke or was closed,
+ * a TLS record was corrupt or an alert came, the time limit ran out while waiting, the
+ * answer was cut short, unreadable or without a valid `taskID`, a redirect, or a gateway's
+ * page without an API envelope (any HTTP status but 429). What left the socket decides,
+ * not the kind of error. The service may have created the task. It is never retried by the library: check (the service has no
  * endpoint to list tasks; keep your own record, e.g. a journal) before creating it again.
  * Queries (progress, tokens) report `PAN_ERR_TIMEOUT` / `PAN_ERR_NETWORK` instead. New in
  * 0.1 after the first codes: callers must treat codes they do not know as errors.
@@ -157,6 +157,16 @@
  * (peers wait 5 to 60 s). Not retried by the single create calls.
  */
 #define PAN_ERR_TASK_LIMIT 18
+
+/**
+ * A batch stopped sending because the service answered `code` 1 ("internal error") to 3
+ * creates in a row: after bursts of writes the service has been seen to answer every write
+ * of an account that way for hours (a penalty). The items not sent get this status; the
+ * three refused keep their own (`PAN_ERR_API`, code 1). Wait a long while (hours) before
+ * trying again. Single create calls report code 1 as `PAN_ERR_API`. New in 0.1 after the
+ * first codes.
+ */
+#define PAN_ERR_ACCOUNT_PENALTY 19
 
 /**
  * Task status from the progress query: downloading.
@@ -174,7 +184,9 @@
 #define PAN_TASK_SUCCEEDED 2
 
 /**
- * Task status from the progress query: retrying.
+ * Task status from the progress query: retrying. A number outside 0–3 (the service may add
+ * statuses) is passed on as it came, in `status_out` and to progress callbacks, and means
+ * "not finished": waits go on polling until their time limit.
  */
 #define PAN_TASK_RETRYING 3
 
@@ -698,9 +710,12 @@ const char *pan_version(void);
  * on. Items identical after normalisation (the same request body) are created once: the
  * later ones are reported with the same outcome and `"duplicateOf"`. Creates take turns at
  * the client's `createQps`. When the service answers that too many of the account's tasks
- * are running (`PAN_ERR_TASK_LIMIT`) or to slow down, the item waits (5 s, doubling to 60 s)
- * and is tried again, within the batch's `timeoutMs` (or 10 minutes per item without one);
- * `on_item` hears of each wait and may stop the batch.
+ * are running (`PAN_ERR_TASK_LIMIT`) while tasks of this batch run, the batch learns the
+ * cap (how many of its tasks ran) and from then on sends the next item as soon as one of its
+ * tasks is seen ended (polled at `progressQps`, every `pollIntervalMs`); when none of its own
+ * run, or the service says to slow down, the item waits (5 s, doubling to 60 s) and is tried
+ * again, within the batch's `timeoutMs` (or 10 minutes per item without one); `on_item`
+ * hears of each wait and may stop the batch.
  *
  * With a journal, the batch appends one JSON line per event and makes it durable (fsync)
  * before going on: an item about to be sent, then its outcome. Run again with the same
@@ -729,8 +744,12 @@ const char *pan_version(void);
  * @return `PAN_OK` when every item settled (each item's own outcome is in the results);
  *         an error code only when the batch itself could not run: NULL or invalid
  *         arguments, items that are not a JSON array, bad options, a journal that cannot be
- *         read or written (`PAN_ERR_INVALID_ARGUMENT`, naming the file). After a journal
- *         write failure, items already sent stay recorded as sent.
+ *         read or written (`PAN_ERR_INVALID_ARGUMENT`, naming the file). A journal that
+ *         cannot be written during the batch (a full disk) stops it there with that status:
+ *         every item settled until then, the one being sent included, was passed to
+ *         `on_item`, the rest were not sent, and items already sent stay recorded as sent.
+ *         A new journal is created 0600 (it holds the source URLs), never through a
+ *         symbolic link, and its directory is synced.
  *
  * # Safety
  * `client` is NULL or live; the strings are NULL or NUL-terminated; `on_item` is NULL or a

@@ -28,6 +28,8 @@ pub const MAX_BATCH_ITEMS: usize = 100_000;
 const TASK_LIMIT_FIRST_WAIT: Duration = Duration::from_secs(5);
 /// The longest of those waits.
 const TASK_LIMIT_MAX_WAIT: Duration = Duration::from_secs(60);
+/// Creates answered code 1 in a row after which a batch stops sending (an account penalty).
+const PENALTY_AFTER: usize = 3;
 /// How long one item waits for running tasks to end, in all, when the batch has no time
 /// limit of its own.
 const TASK_LIMIT_PATIENCE: Duration = Duration::from_secs(600);
@@ -181,6 +183,7 @@ impl Client {
         // cannot be written, or the token is refused (every item would be).
         let mut stopped: Option<Error> = None;
         let mut running = Running::default();
+        let mut code_1_in_a_row = 0;
         for (index, raw) in items.iter().enumerate() {
             if let Some(why) = &stopped {
                 results.push(ItemResult::failed(index, why));
@@ -208,27 +211,65 @@ impl Client {
                     (result, Some(why))
                 }
                 Ok(result) => {
+                    // Code 1 on creates again and again: an account-level penalty (seen after
+                    // bursts), not bad luck; sending the rest would only prolong it.
+                    let sent_now = result.duplicate_of.is_none() && !result.from_journal;
+                    if sent_now && result.status == Status::Api && result.api_code == 1 {
+                        code_1_in_a_row += 1;
+                    } else if sent_now && result.task_id.is_some() {
+                        code_1_in_a_row = 0;
+                    }
                     let refused =
                         matches!(result.status, Status::Unauthorized | Status::TokenLimit);
-                    let stop = refused.then(|| {
+                    let penalty = (code_1_in_a_row >= PENALTY_AFTER).then(|| {
                         Error::new(
-                            result.status,
+                            Status::AccountPenalty,
                             format!(
-                                "not sent: item {} was refused for its token, as every item \
-                                 would be: {}",
-                                result.index,
-                                result.error.as_deref().unwrap_or("")
+                                "not sent: the service answered code 1 to {code_1_in_a_row} \
+                                 creates in a row (items up to {}), as it does to an account \
+                                 under a penalty after bursts of writes; wait hours before \
+                                 sending the rest",
+                                result.index
                             ),
                         )
                     });
+                    let stop = penalty.or_else(|| {
+                        refused.then(|| {
+                            Error::new(
+                                result.status,
+                                format!(
+                                    "not sent: item {} was refused for its token, as every item \
+                                 would be: {}",
+                                    result.index,
+                                    result.error.as_deref().unwrap_or("")
+                                ),
+                            )
+                        })
+                    });
                     (result, stop)
                 }
-                // The journal cannot be written: what was settled is reported (a task created
-                // with it), the rest is not sent.
+                // The journal cannot be written (a full disk, a removed file): the batch cannot
+                // keep its promise for the rest, so it stops as a whole, with the batch's own
+                // status — after the item settled is reported (a task may have been created
+                // with it), so that the caller knows of every task that exists.
                 Err(lost) => {
                     let Lost { result, error } = *lost;
-                    let why = format!("not sent: {}", error.message());
-                    (result, Some(Error::new(error.status(), why)))
+                    on_item(&result);
+                    let created = results
+                        .iter()
+                        .chain(std::iter::once(&result))
+                        .filter(|r| r.task_id.is_some())
+                        .count();
+                    return Err(Error::new(
+                        error.status(),
+                        format!(
+                            "batch stopped at item {index} of {}: {}; the items settled before \
+                             (tasks created: {created}) were reported to the callback, the \
+                             rest were not sent",
+                            items.len(),
+                            error.message()
+                        ),
+                    ));
                 }
             };
             let go_on = on_item(&result);

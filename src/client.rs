@@ -126,6 +126,11 @@ impl Client {
         let base = config.base()?.to_owned();
         let pins = Pins::parse(&config.resolve)?;
         let url = crate::url::parse_http_url(&base).map_err(Error::invalid)?;
+        // A proxy variable that is set but not UTF-8 is refused by name, never taken for unset
+        // (the call would go direct, or through another variable's proxy).
+        for name in proxy::HTTPS_PROXY_VARS.iter().chain(&proxy::NO_PROXY_VARS) {
+            crate::config::env_text(name)?;
+        }
         let route = proxy::route(&config, &url, &pins, &|name| std::env::var(name).ok())
             .map_err(|e| e.redact(&secrets.iter().collect::<Vec<_>>()))?;
         // Every request goes to the base URL (redirects are not followed).
@@ -372,7 +377,10 @@ impl Client {
             });
             let result = self.send(req, token, deadline, secrets);
             let err = match result {
-                Ok(answer) => return read(answer).map_err(finish),
+                // An answer whose data cannot be read came after the request was sent whole.
+                Ok(answer) => {
+                    return read(answer).map_err(|e| finish(outcome(e.after_sending(), req)))
+                }
                 Err(e) => e,
             };
             let retry_after = match err.retry {
@@ -454,7 +462,12 @@ impl Client {
                 self.log.write(Level::Debug, secrets, || {
                     format!("{}: connection closed after an error", req.what)
                 });
-                transport::map_error(f.error, f.sent)
+                let e = transport::map_error(f.error, f.sent);
+                if f.sent {
+                    e.after_sending()
+                } else {
+                    e
+                }
             })?;
         let http = HttpAnswer {
             status: reply.status,
@@ -465,9 +478,9 @@ impl Client {
         };
         if !self.log.enabled(Level::Info) {
             // The usual path: the answer goes straight back, not through a local.
-            return interpret(&http);
+            return interpret(&http).map_err(Error::after_sending);
         }
-        let answer = interpret(&http);
+        let answer = interpret(&http).map_err(Error::after_sending);
         self.log.write(Level::Debug, secrets, || {
             format!(
                 "{}: connection {} ({}), then {}",
@@ -612,23 +625,24 @@ impl<'a> SmallList<'a> {
     }
 }
 
-/// What a failure means for a request that creates something: when the request may have
-/// reached the service and no complete answer came back — the connection broke or the time
-/// ran out after sending, the answer was cut short, a gateway answered 5xx without an
-/// envelope — the task may exist, and the caller must know that rather than see a plain
-/// network error.
+/// What a failure means for a request that creates something: what left the socket decides,
+/// not the kind of error. Once the whole request was written, the service may have acted on
+/// it; unless it then said clearly that it did not — an envelope with its own `code`, or a
+/// 429 — the outcome is unknown: a TLS alert or corrupt record, a reset, a time-out, a cut or
+/// unreadable answer, a gateway's page, a redirect. The caller must know the task may exist
+/// rather than see a network or TLS error, and a batch must not send it again.
 fn outcome(err: Error, req: &Request<'_>) -> Error {
-    let lost = err.retry == Retry::ReadOnly
-        && matches!(
-            err.status(),
-            Status::Network | Status::Timeout | Status::HttpStatus
-        );
-    if !req.creates || !lost {
+    if !req.creates || !err.sent || err.status() == Status::OutcomeUnknown {
+        return err;
+    }
+    let refused = err.api_code() != 0 || err.status() == Status::RateLimited;
+    if refused {
         return err;
     }
     err.reclassify(
         Status::OutcomeUnknown,
-        "; the task may have been created: check before creating it again",
+        "; the request had been sent whole, so the task may have been created: check before \
+         creating it again",
     )
 }
 

@@ -44,6 +44,22 @@ pub const MAX_CONFIG_LEN: usize = 64 * 1024;
 /// Largest response body read, in bytes; the API's answers are a few hundred bytes.
 pub const MAX_RESPONSE_BODY: u64 = 1024 * 1024;
 
+/// The value of the environment variable `name`: `None` when it is unset, an error naming it
+/// when it is set but not UTF-8 — a setting that cannot be read is refused, never taken for
+/// unset (for `$PAN_API_BASE_URL` that would mean the production URL).
+pub(crate) fn env_text(name: &str) -> Result<Option<String>> {
+    match std::env::var_os(name) {
+        None => Ok(None),
+        Some(v) => v.into_string().map(Some).map_err(|v| {
+            Error::invalid(format!(
+                "${name} is `{}`, which is not UTF-8: a variable that is set is used or \
+                 refused, never ignored (unset it, or give it as UTF-8)",
+                printable(&v.to_string_lossy(), 200)
+            ))
+        }),
+    }
+}
+
 /// How a [`Client`](crate::Client) talks to the service. Build it with [`Config::default`]
 /// (the documented defaults plus the environment), then adjust fields or use
 /// [`Config::from_json`].
@@ -95,9 +111,11 @@ impl Default for Config {
     /// The documented defaults, with the base URL from `$PAN_API_BASE_URL` when it is set.
     fn default() -> Config {
         Config {
-            base_url: std::env::var(BASE_URL_ENV)
-                .ok()
+            // Read lossily here (a default cannot fail): a value that is not UTF-8 keeps its
+            // U+FFFD, which no URL accepts, and `validate` names the variable.
+            base_url: std::env::var_os(BASE_URL_ENV)
                 .filter(|s| !s.is_empty())
+                .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
@@ -249,6 +267,12 @@ impl Config {
     }
 
     fn check(&self) -> Result<()> {
+        if let Err(e) = env_text(BASE_URL_ENV) {
+            let lossy = std::env::var_os(BASE_URL_ENV).map(|v| v.to_string_lossy().into_owned());
+            if lossy.as_deref() == Some(self.base_url.as_str()) {
+                return Err(e);
+            }
+        }
         let pins = Pins::parse(&self.resolve)?;
         let base = base_url(&self.base_url, &pins)?;
         if let Some(c) = self

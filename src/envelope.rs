@@ -18,9 +18,31 @@ use crate::spare::TraceId;
 
 /// The message with which the service tells "too many tokens" apart from an invalid token.
 const TOKEN_LIMIT_MESSAGE: &str = "tokens number has exceeded the limit";
-/// The message with which the service refuses a create because too many of the account's
-/// offline tasks are running (SPEC.md); its code is not documented (2 has been seen).
-const TASK_LIMIT_MESSAGE: &str = "同时下载的任务超出最大限制";
+/// Whether the service's message says a create was refused because too many of the account's
+/// offline tasks are running (SPEC.md: `同时下载的任务超出最大限制，不能下载`, code 2 seen, the
+/// code undocumented). Its known wordings and near variants are accepted: "simultaneous" or
+/// "downloading" tasks, over a "maximum" or "upper" limit, in simplified or traditional
+/// characters. Another wording is `PAN_ERR_API` with the service's message and code, never a
+/// guess.
+fn is_task_limit(message: &str) -> bool {
+    let m = message;
+    let tasks = ["任务", "任務"].iter().any(|w| m.contains(w));
+    let over = [
+        "超出最大限制",
+        "超过最大限制",
+        "超過最大限制",
+        "超出限制",
+        "超过限制",
+        "达到上限",
+        "已达上限",
+        "達到上限",
+        "数量上限",
+        "超出上限",
+    ]
+    .iter()
+    .any(|w| m.contains(w));
+    tasks && over
+}
 /// Longest piece of server text quoted in a message.
 const QUOTE_MAX: usize = 300;
 
@@ -346,7 +368,7 @@ fn settle(a: &HttpAnswer<'_>, ok_status: bool, raw: Raw<'_>) -> Result<Answer, E
     let raw_message = raw.message.as_ref().map_or("", |m| &*m.0);
     let message = clean(raw_message, QUOTE_MAX, secrets);
     let (status, retry) = match code {
-        _ if raw_message.contains(TASK_LIMIT_MESSAGE) => (Status::TaskLimit, Retry::Unsafe),
+        _ if is_task_limit(raw_message) => (Status::TaskLimit, Retry::Unsafe),
         401 if message.contains(TOKEN_LIMIT_MESSAGE) => (Status::TokenLimit, Retry::Unsafe),
         401 => (Status::Unauthorized, Retry::Unsafe),
         429 => (Status::RateLimited, Retry::Safe(retry_after(a))),
@@ -557,6 +579,28 @@ pub(crate) fn positive_id(answer: &Answer, field: &str) -> Result<i64, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_running_task_limit_is_known_by_its_wordings() {
+        for m in [
+            "同时下载的任务超出最大限制，不能下载",
+            "同时下载的任务超出最大限制",
+            "同時下載的任務超出最大限制",
+            "同时下载任务超过最大限制",
+            "离线下载任务数量已达上限",
+            "正在下载的任务已达上限，请稍后再试",
+        ] {
+            assert!(is_task_limit(m), "{m}");
+        }
+        for m in [
+            "解析失败",
+            "internal error",
+            "任务不存在",
+            "流量超出最大限制",
+        ] {
+            assert!(!is_task_limit(m), "{m}");
+        }
+    }
 
     fn answer(status: u16, body: &str) -> Result<Answer, Error> {
         interpret(&HttpAnswer {

@@ -56,11 +56,14 @@ pub enum Status {
     /// The service refused a create because too many of the account's offline tasks are
     /// running. The create certainly did not happen: try again later.
     TaskLimit = 18,
+    /// The service answered `code` 1 ("internal error") to several creates in a row: as after
+    /// bursts of writes, the account may be under a penalty. A batch stops sending there.
+    AccountPenalty = 19,
 }
 
 impl Status {
     /// Every status, in numeric order.
-    pub const ALL: [Status; 19] = [
+    pub const ALL: [Status; 20] = [
         Status::Ok,
         Status::NullArgument,
         Status::InvalidUtf8,
@@ -80,6 +83,7 @@ impl Status {
         Status::Cancelled,
         Status::OutcomeUnknown,
         Status::TaskLimit,
+        Status::AccountPenalty,
     ];
 
     /// The stable number of this status in the C ABI.
@@ -118,6 +122,9 @@ impl Status {
             Status::TaskLimit => {
                 "too many offline tasks of the account are running: the task was not created\0"
             }
+            Status::AccountPenalty => {
+                "the service refuses the account's creates (code 1 again and again): a penalty, stop for a while\0"
+            }
         }
     }
 
@@ -151,6 +158,9 @@ pub struct Error {
     api_code: i64,
     trace_id: String,
     pub(crate) retry: Retry,
+    /// Whether the request had been written whole when this failure came: the service may
+    /// have acted on it (a create is then of unknown outcome unless the service answered).
+    pub(crate) sent: bool,
 }
 
 impl Error {
@@ -162,7 +172,14 @@ impl Error {
             api_code: 0,
             trace_id: String::new(),
             retry: Retry::Unsafe,
+            sent: false,
         }
+    }
+
+    /// Marks the failure as one after the whole request was written.
+    pub(crate) fn after_sending(mut self) -> Error {
+        self.sent = true;
+        self
     }
 
     /// An `InvalidArgument` error.

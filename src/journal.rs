@@ -19,6 +19,7 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
@@ -61,33 +62,58 @@ impl Journal {
             ))
         };
         let mut known = HashMap::new();
-        // Only a regular file: a device (/dev/zero) or a FIFO would be read without end, or
-        // block. (The metadata is read without opening.)
-        let exists = match std::fs::metadata(path) {
-            Ok(m) if m.is_file() => {
-                if m.len() > MAX_JOURNAL_LEN {
-                    return Err(Error::invalid(format!(
-                        "batch: the journal `{}` is {} bytes, more than the limit of \
-                         {MAX_JOURNAL_LEN}; start a new one",
-                        shown(),
-                        m.len()
-                    )));
-                }
-                true
-            }
-            Ok(_) => {
-                return Err(Error::invalid(format!(
-                    "batch: the journal `{}` is not a regular file",
-                    shown()
-                )))
-            }
-            Err(_) => false,
-        };
+        let existed = std::fs::symlink_metadata(path).is_ok();
+        // Private (it holds source and callback URLs, often signed), never through a symbolic
+        // link (a shared directory's planted link would redirect the writes), and only a
+        // regular file: a device (/dev/zero) or a FIFO would be read without end, or block
+        // (`O_NONBLOCK` has no effect on a file). Checked on the open file, not before.
         let file = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
             .open(path)
-            .map_err(|e| io_err("opened for writing", e))?;
+            .map_err(|e| {
+                if e.raw_os_error() == Some(libc::ELOOP) {
+                    Error::invalid(format!(
+                        "batch: the journal `{}` is a symbolic link, which is not followed",
+                        shown()
+                    ))
+                } else if e.raw_os_error() == Some(libc::EISDIR) {
+                    Error::invalid(format!(
+                        "batch: the journal `{}` is not a regular file (a directory)",
+                        shown()
+                    ))
+                } else {
+                    io_err("opened for writing", e)
+                }
+            })?;
+        let meta = file.metadata().map_err(|e| io_err("read", e))?;
+        if !meta.is_file() {
+            return Err(Error::invalid(format!(
+                "batch: the journal `{}` is not a regular file",
+                shown()
+            )));
+        }
+        if meta.len() > MAX_JOURNAL_LEN {
+            return Err(Error::invalid(format!(
+                "batch: the journal `{}` is {} bytes, more than the limit of \
+                 {MAX_JOURNAL_LEN}; start a new one",
+                shown(),
+                meta.len()
+            )));
+        }
+        if !existed {
+            // The new file's name is durable too: its directory is synced.
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io_err("made durable (its directory synced)", e))?;
+        }
+        let exists = meta.len() > 0;
         // One batch at a time per journal, in this process or another: two would each send
         // what the other is sending. (An advisory lock, released when the file is closed,
         // even by a crash.)
@@ -106,6 +132,7 @@ impl Journal {
         // Where a torn last line starts, to cut it off before appending.
         let mut torn_at = None;
         let mut unended = false;
+        let mut header_seen = false;
         if exists {
             let bytes = std::fs::read(path).map_err(|e| io_err("read", e))?;
             // A whole last line whose line end was not written yet.
@@ -121,6 +148,11 @@ impl Journal {
                 .collect();
             let last = lines.len().saturating_sub(1);
             for (n, (at, line)) in lines.iter().enumerate() {
+                // Lines of NUL bytes are what a filesystem leaves of unwritten blocks after a
+                // power loss: nothing was recorded there.
+                if line.iter().all(|b| *b == 0) {
+                    continue;
+                }
                 let line = String::from_utf8_lossy(line);
                 if line.trim().is_empty() {
                     continue;
@@ -134,14 +166,21 @@ impl Journal {
                 };
                 let value: Value = match serde_json::from_str(&line) {
                     Ok(v) => v,
-                    // A crash mid-write tears the last line only.
-                    Err(_) if n == last && n > 0 => {
+                    // A crash mid-write tears the last line only; when that line is the header
+                    // (the crash came while the journal was made), nothing was recorded yet:
+                    // the journal starts again, if what is there is the start of a header.
+                    Err(_)
+                        if n == last
+                            && (header_seen
+                                || header_line().starts_with(line.trim_end_matches('\0'))) =>
+                    {
                         torn_at = Some(*at as u64);
                         break;
                     }
                     Err(_) => return Err(bad("not JSON")),
                 };
-                if n == 0 {
+                if !header_seen {
+                    header_seen = true;
                     if value["journal"] != MAGIC {
                         return Err(bad("no journal header"));
                     }
@@ -169,6 +208,10 @@ impl Journal {
                 }
             }
         }
+        if exists && !header_seen {
+            // Nothing but zeroed blocks or a torn header: nothing was recorded.
+            torn_at = Some(0);
+        }
         if let Some(at) = torn_at {
             // The torn line is cut off, so that the journal stays one of whole lines.
             file.set_len(at)
@@ -182,7 +225,7 @@ impl Journal {
             known,
         };
         if empty {
-            journal.append(&json!({"journal": MAGIC, "version": JOURNAL_VERSION}))?;
+            journal.append(&serde_json::from_str(&header_line()).unwrap_or(Value::Null))?;
         } else if unended && torn_at.is_none() {
             journal
                 .file
@@ -221,6 +264,15 @@ impl Journal {
     fn append(&mut self, value: &Value) -> Result<()> {
         let mut line = value.to_string();
         line.push('\n');
+        // Never past what a later run can read back.
+        let len = self.file.metadata().map(|m| m.len()).unwrap_or(0);
+        if len + line.len() as u64 > MAX_JOURNAL_LEN {
+            return Err(Error::invalid(format!(
+                "batch: the journal `{}` would grow past the limit of {MAX_JOURNAL_LEN} bytes; \
+                 start a new one",
+                printable(&self.path.display().to_string(), 200)
+            )));
+        }
         self.file
             .write_all(line.as_bytes())
             .and_then(|()| self.file.sync_data())
@@ -230,6 +282,19 @@ impl Journal {
                     printable(&self.path.display().to_string(), 200)
                 ))
             })
+    }
+}
+
+/// The journal's first line.
+fn header_line() -> String {
+    json!({"journal": MAGIC, "version": JOURNAL_VERSION}).to_string()
+}
+
+impl Drop for Journal {
+    /// The lock is released explicitly: a child forked during the batch holds a copy of the
+    /// descriptor, which would otherwise keep the lock after the batch returned.
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
     }
 }
 
@@ -270,10 +335,44 @@ mod tests {
     }
 
     #[test]
+    fn a_journal_is_private_and_a_torn_or_zeroed_header_starts_again() {
+        use std::os::unix::fs::PermissionsExt;
+        let p = temp("private");
+        drop(Journal::open(&p).expect("new"));
+        let mode = std::fs::metadata(&p).expect("made").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // A crash while the header was written, or blocks a power loss left zeroed.
+        for torn in [
+            &b"{\"journal\":\"pan-off"[..],
+            &[0u8; 40][..],
+            b"\0\0\0\n\0\0",
+        ] {
+            std::fs::write(&p, torn).expect("write");
+            let mut j = Journal::open(&p).expect("starts again");
+            j.sending("a").expect("send");
+            drop(j);
+            let j = Journal::open(&p).expect("reads back");
+            assert_eq!(j.known("a"), Some(Known::Unknown));
+        }
+        // A symbolic link is not followed.
+        let target = temp("target");
+        std::fs::write(&target, b"").expect("target");
+        let link = temp("link");
+        std::os::unix::fs::symlink(&target, &link).expect("link");
+        let e = Journal::open(&link).err().expect("a link");
+        assert!(e.message().contains("symbolic link"), "{e}");
+        for f in [&p, &target, &link] {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+
+    #[test]
     fn a_file_that_is_not_a_journal_is_refused_by_name() {
         for (name, text) in [
             ("notjson", "hello\nworld\n"),
             ("noheader", "{\"event\":\"send\",\"key\":\"a\"}\n"),
+            ("blankfirst", "\nhello\nworld\n"),
+            ("blankthenjson", "\n{\"event\":\"send\",\"key\":\"a\"}\n{}\n"),
             ("future", "{\"journal\":\"pan-offline batch\",\"version\":99}\n"),
             (
                 "middle",

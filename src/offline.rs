@@ -24,6 +24,7 @@ pub struct Created {
 /// A task's state, numbered as the progress query numbers it (not as the callback does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i32)]
+#[non_exhaustive]
 pub enum TaskStatus {
     /// Downloading (0).
     Downloading = 0,
@@ -33,6 +34,20 @@ pub enum TaskStatus {
     Succeeded = 2,
     /// Retrying (3).
     Retrying = 3,
+    /// A number outside 0–3 (the service may add statuses): taken as not finished, so a wait
+    /// goes on polling until its time limit; the number is in [`Progress::raw_status`].
+    Unknown = -1,
+}
+
+impl Progress {
+    /// The status number for C: as the service sent it, kept within `int32_t`.
+    pub fn status_code(&self) -> i32 {
+        i32::try_from(self.raw_status).unwrap_or(if self.raw_status < 0 {
+            i32::MIN
+        } else {
+            i32::MAX
+        })
+    }
 }
 
 impl TaskStatus {
@@ -49,6 +64,8 @@ pub struct Progress {
     pub process: f64,
     /// The task's state.
     pub status: TaskStatus,
+    /// The `status` number as the service sent it (the same as `status` for 0–3).
+    pub raw_status: i64,
     /// The request's `x-traceID`.
     pub trace_id: TraceId,
 }
@@ -252,27 +269,33 @@ fn read_progress(answer: Answer) -> Result<Progress> {
         // `+ 0.0` turns -0.0 into 0.0.
         .map(|p| p.clamp(0.0, 100.0) + 0.0)
         .ok_or_else(|| bad("the answer has no `data.process` from 0 to 100".into()))?;
-    let status = match answer.data.get("status").and_then(|v| match v {
-        serde_json::Value::Number(n) => crate::envelope::integral(n),
-        _ => None,
-    }) {
-        Some(0) => TaskStatus::Downloading,
-        Some(1) => TaskStatus::Failed,
-        Some(2) => TaskStatus::Succeeded,
-        Some(3) => TaskStatus::Retrying,
-        _ => {
-            return Err(bad(format!(
-                "the answer's `data.status` is {}, not 0, 1, 2 or 3",
+    let raw_status = answer
+        .data
+        .get("status")
+        .and_then(|v| match v {
+            serde_json::Value::Number(n) => crate::envelope::integral(n),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            bad(format!(
+                "the answer's `data.status` is {}, not an integer",
                 answer
                     .data
                     .get("status")
                     .map_or("missing".to_owned(), |v| printable(&v.to_string(), 40))
-            )))
-        }
+            ))
+        })?;
+    let status = match raw_status {
+        0 => TaskStatus::Downloading,
+        1 => TaskStatus::Failed,
+        2 => TaskStatus::Succeeded,
+        3 => TaskStatus::Retrying,
+        _ => TaskStatus::Unknown,
     };
     Ok(Progress {
         process,
         status,
+        raw_status,
         trace_id: answer.trace_id,
     })
 }

@@ -63,7 +63,7 @@ pub(crate) fn config(config: &Config, base: &str, proxy_tls: bool) -> Result<Tls
 fn load_roots(ca_file: Option<&str>) -> Result<RootCerts> {
     let (path, from, status) = match ca_file {
         Some(p) => (p.to_owned(), "config `caFile`", Status::InvalidArgument),
-        None => match std::env::var(CA_FILE_ENV).ok().filter(|p| !p.is_empty()) {
+        None => match crate::config::env_text(CA_FILE_ENV)?.filter(|p| !p.is_empty()) {
             Some(p) => (p, "$SSL_CERT_FILE", Status::Tls),
             None => match SYSTEM_CA_FILES
                 .iter()

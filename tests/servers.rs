@@ -103,9 +103,10 @@ fn off_spec_answers_keep_what_they_say() {
     emu.fault(
         &json!({"status": 200, "body": r#"{"code":0,"data":{"taskID":394756.5}}"#}).to_string(),
     );
+    // Unreadable after a create sent whole: of unknown outcome (issue 19).
     assert_eq!(
         create(&c).expect_err("a fraction").status(),
-        Status::BadResponse
+        Status::OutcomeUnknown
     );
     // Error envelopes whose message is not UTF-8 (GBK) or holds a lone surrogate keep their
     // code and trace ID.
@@ -131,7 +132,7 @@ fn off_spec_answers_keep_what_they_say() {
     // A compressed answer although `identity` was asked for.
     emu.fault(&json!({"status": 200, "body_b64": b64(b"\x1f\x8b\x08\x00\x00\x00\x00\x00"), "headers": {"Content-Encoding": "gzip"}}).to_string());
     let e = create(&c).expect_err("compressed");
-    assert_eq!(e.status(), Status::BadResponse);
+    assert_eq!(e.status(), Status::OutcomeUnknown);
     assert!(e.message().contains("Content-Encoding: gzip"), "{e}");
     let asked = emu.requests();
     assert_eq!(
@@ -330,7 +331,7 @@ fn gateway_answers_of_every_kind_are_unknown_outcomes_for_creates() {
     raw.extend_from_slice(b"\r\n0\r\n\r\n");
     emu.fault(&json!({"raw_b64": b64(&raw)}).to_string());
     let e = create(&c).expect_err("encoded");
-    assert_eq!(e.status(), Status::BadResponse);
+    assert_eq!(e.status(), Status::OutcomeUnknown);
     assert!(
         e.message().contains("Transfer-Encoding: gzip, chunked"),
         "{e}"

@@ -11,7 +11,7 @@ the system's library path.
         assert status == pan_offline.TASK_SUCCEEDED
 
 Failures raise pan_offline.Error (or a subclass per kind: InvalidArgument, NetworkError,
-TimeoutError, ApiError, Unauthorized, TokenLimit, RateLimited, TaskLimit, Cancelled,
+TimeoutError, ApiError, Unauthorized, TokenLimit, RateLimited, TaskLimit, AccountPenalty, Cancelled,
 OutcomeUnknown) carrying `.status` (the PAN_ERR_* code), `.api_code` (the service's `code`, 0 if
 none) and `.trace_id` (the request's x-traceID). Blocking calls release the GIL (ctypes does), so
 other Python threads run while a call waits.
@@ -32,13 +32,14 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 __all__ = [
     "Client", "Error", "InvalidArgument", "NetworkError", "TimeoutError", "ApiError",
     "Unauthorized", "TokenLimit", "RateLimited", "Cancelled", "OutcomeUnknown", "TaskLimit",
+    "AccountPenalty",
     "BatchItem", "parse_callback", "version", "strerror", "last_trace_id",
     "TASK_DOWNLOADING", "TASK_FAILED", "TASK_SUCCEEDED", "TASK_RETRYING",
     "LOG_ERROR", "LOG_WARN", "LOG_INFO", "LOG_DEBUG", "TOKEN_NEEDED", "TOKEN_REFUSED",
     "OK", "ERR_NULL_ARGUMENT", "ERR_INVALID_UTF8", "ERR_INVALID_JSON", "ERR_INVALID_ARGUMENT",
     "ERR_NETWORK", "ERR_TIMEOUT", "ERR_TLS", "ERR_HTTP_STATUS", "ERR_BAD_RESPONSE", "ERR_API",
     "ERR_UNAUTHORIZED", "ERR_TOKEN_LIMIT", "ERR_RATE_LIMITED", "ERR_PANIC", "ERR_INTERNAL",
-    "ERR_CANCELLED", "ERR_OUTCOME_UNKNOWN", "ERR_TASK_LIMIT",
+    "ERR_CANCELLED", "ERR_OUTCOME_UNKNOWN", "ERR_TASK_LIMIT", "ERR_ACCOUNT_PENALTY",
 ]
 
 #: Task statuses, as the service reports them (`status` of the progress query).
@@ -47,7 +48,7 @@ TASK_DOWNLOADING, TASK_FAILED, TASK_SUCCEEDED, TASK_RETRYING = 0, 1, 2, 3
 (OK, ERR_NULL_ARGUMENT, ERR_INVALID_UTF8, ERR_INVALID_JSON, ERR_INVALID_ARGUMENT, ERR_NETWORK,
  ERR_TIMEOUT, ERR_TLS, ERR_HTTP_STATUS, ERR_BAD_RESPONSE, ERR_API, ERR_UNAUTHORIZED,
  ERR_TOKEN_LIMIT, ERR_RATE_LIMITED, ERR_PANIC, ERR_INTERNAL, ERR_CANCELLED,
- ERR_OUTCOME_UNKNOWN, ERR_TASK_LIMIT) = range(19)
+ ERR_OUTCOME_UNKNOWN, ERR_TASK_LIMIT, ERR_ACCOUNT_PENALTY) = range(20)
 #: Log levels of Client.set_log (PAN_LOG_*).
 LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG = 1, 2, 3, 4
 #: Why Client.set_token_source's function is called (PAN_TOKEN_*): no token yet or the last
@@ -186,6 +187,11 @@ class TaskLimit(ApiError):
     """Too many offline tasks of the account are running; the task was not created."""
 
 
+class AccountPenalty(ApiError):
+    """A batch stopped: the service answered code 1 to several creates in a row (an account
+    penalty, seen after bursts). Wait hours before trying again."""
+
+
 class OutcomeUnknown(Error):
     """A create was sent but no complete answer came back: the task may exist. Check before
     creating it again (the library never retries it)."""
@@ -198,7 +204,8 @@ _KINDS: Dict[int, Type[Error]] = {
     ERR_HTTP_STATUS: ApiError, ERR_BAD_RESPONSE: ApiError, ERR_API: ApiError,
     ERR_UNAUTHORIZED: Unauthorized, ERR_TOKEN_LIMIT: TokenLimit,
     ERR_RATE_LIMITED: RateLimited, ERR_CANCELLED: Cancelled,
-    ERR_OUTCOME_UNKNOWN: OutcomeUnknown, ERR_TASK_LIMIT: TaskLimit}
+    ERR_OUTCOME_UNKNOWN: OutcomeUnknown, ERR_TASK_LIMIT: TaskLimit,
+    ERR_ACCOUNT_PENALTY: AccountPenalty}
 
 
 def _check(rc: int) -> None:

@@ -33,9 +33,12 @@ pub type PanBatchCallback = Option<
 /// on. Items identical after normalisation (the same request body) are created once: the
 /// later ones are reported with the same outcome and `"duplicateOf"`. Creates take turns at
 /// the client's `createQps`. When the service answers that too many of the account's tasks
-/// are running (`PAN_ERR_TASK_LIMIT`) or to slow down, the item waits (5 s, doubling to 60 s)
-/// and is tried again, within the batch's `timeoutMs` (or 10 minutes per item without one);
-/// `on_item` hears of each wait and may stop the batch.
+/// are running (`PAN_ERR_TASK_LIMIT`) while tasks of this batch run, the batch learns the
+/// cap (how many of its tasks ran) and from then on sends the next item as soon as one of its
+/// tasks is seen ended (polled at `progressQps`, every `pollIntervalMs`); when none of its own
+/// run, or the service says to slow down, the item waits (5 s, doubling to 60 s) and is tried
+/// again, within the batch's `timeoutMs` (or 10 minutes per item without one); `on_item`
+/// hears of each wait and may stop the batch.
 ///
 /// With a journal, the batch appends one JSON line per event and makes it durable (fsync)
 /// before going on: an item about to be sent, then its outcome. Run again with the same
@@ -64,8 +67,12 @@ pub type PanBatchCallback = Option<
 /// @return `PAN_OK` when every item settled (each item's own outcome is in the results);
 ///         an error code only when the batch itself could not run: NULL or invalid
 ///         arguments, items that are not a JSON array, bad options, a journal that cannot be
-///         read or written (`PAN_ERR_INVALID_ARGUMENT`, naming the file). After a journal
-///         write failure, items already sent stay recorded as sent.
+///         read or written (`PAN_ERR_INVALID_ARGUMENT`, naming the file). A journal that
+///         cannot be written during the batch (a full disk) stops it there with that status:
+///         every item settled until then, the one being sent included, was passed to
+///         `on_item`, the rest were not sent, and items already sent stay recorded as sent.
+///         A new journal is created 0600 (it holds the source URLs), never through a
+///         symbolic link, and its directory is synced.
 ///
 /// # Safety
 /// `client` is NULL or live; the strings are NULL or NUL-terminated; `on_item` is NULL or a
@@ -165,7 +172,7 @@ pub unsafe extern "C" fn pan_offline_download_wait_many(
         let mut report = |id: i64, p: &Progress| match on_progress {
             Some(f) => {
                 // SAFETY: the caller promises a valid function; user_data is theirs.
-                let stop = unsafe { f(user_data, id, p.process, p.status as i32) };
+                let stop = unsafe { f(user_data, id, p.process, p.status_code()) };
                 stop == 0
             }
             None => true,

@@ -40,11 +40,9 @@ pub const PAN_ERR_TLS: i32 = 7;
 /// The server answered with an HTTP error status (or a redirect, which is never followed)
 /// and no API envelope. The message names the status.
 pub const PAN_ERR_HTTP_STATUS: i32 = 8;
-/// The server's answer could not be understood: not JSON, not an envelope, too large, or
-/// without a valid `taskID`. After a create call the service may still have made the task
-/// (it answered, but what it said cannot be read): like `PAN_ERR_OUTCOME_UNKNOWN`, check
-/// before creating it again. A batch treats it so: rerun with its journal, the item is
-/// `PAN_ERR_OUTCOME_UNKNOWN` and not sent again unless `"retryUnknown": true`.
+/// The server's answer could not be understood: not JSON, not an envelope, too large.
+/// (After a create call such an answer is `PAN_ERR_OUTCOME_UNKNOWN`: the request had been
+/// sent whole.)
 pub const PAN_ERR_BAD_RESPONSE: i32 = 9;
 /// The service answered with a non-zero `code` not covered by a more precise status (e.g.
 /// 5066 file does not exist, 5113 traffic quota exceeded, 1 internal error). See
@@ -64,10 +62,12 @@ pub const PAN_ERR_INTERNAL: i32 = 15;
 /// The progress callback of `pan_offline_download_wait()` returned non-zero.
 pub const PAN_ERR_CANCELLED: i32 = 16;
 /// A create call (`pan_offline_download()`, `pan_client_offline_download()`,
-/// `pan_oss_offline_download()`) sent its request, but no complete answer came back: the
-/// connection broke or was closed after sending, the time limit ran out while waiting, the
-/// answer was cut short, or a gateway answered 5xx without an API envelope. The service may
-/// have created the task. It is never retried by the library: check (the service has no
+/// `pan_oss_offline_download()`, and each item of a batch) had written its whole request,
+/// and what came back is not the service's own answer: the connection broke or was closed,
+/// a TLS record was corrupt or an alert came, the time limit ran out while waiting, the
+/// answer was cut short, unreadable or without a valid `taskID`, a redirect, or a gateway's
+/// page without an API envelope (any HTTP status but 429). What left the socket decides,
+/// not the kind of error. The service may have created the task. It is never retried by the library: check (the service has no
 /// endpoint to list tasks; keep your own record, e.g. a journal) before creating it again.
 /// Queries (progress, tokens) report `PAN_ERR_TIMEOUT` / `PAN_ERR_NETWORK` instead. New in
 /// 0.1 after the first codes: callers must treat codes they do not know as errors.
@@ -77,6 +77,13 @@ pub const PAN_ERR_OUTCOME_UNKNOWN: i32 = 17;
 /// ID are kept as for any API error). The task certainly was not created: try again later
 /// (peers wait 5 to 60 s). Not retried by the single create calls.
 pub const PAN_ERR_TASK_LIMIT: i32 = 18;
+/// A batch stopped sending because the service answered `code` 1 ("internal error") to 3
+/// creates in a row: after bursts of writes the service has been seen to answer every write
+/// of an account that way for hours (a penalty). The items not sent get this status; the
+/// three refused keep their own (`PAN_ERR_API`, code 1). Wait a long while (hours) before
+/// trying again. Single create calls report code 1 as `PAN_ERR_API`. New in 0.1 after the
+/// first codes.
+pub const PAN_ERR_ACCOUNT_PENALTY: i32 = 19;
 
 /// Task status from the progress query: downloading.
 pub const PAN_TASK_DOWNLOADING: i32 = 0;
@@ -84,7 +91,9 @@ pub const PAN_TASK_DOWNLOADING: i32 = 0;
 pub const PAN_TASK_FAILED: i32 = 1;
 /// Task status from the progress query: succeeded.
 pub const PAN_TASK_SUCCEEDED: i32 = 2;
-/// Task status from the progress query: retrying.
+/// Task status from the progress query: retrying. A number outside 0–3 (the service may add
+/// statuses) is passed on as it came, in `status_out` and to progress callbacks, and means
+/// "not finished": waits go on polling until their time limit.
 pub const PAN_TASK_RETRYING: i32 = 3;
 
 /// Callback status (`pan_callback_parse()`): the download succeeded. The callback's scale
@@ -677,7 +686,7 @@ unsafe fn progress(
         // SAFETY: checked non-NULL above; the caller promises valid out-pointers.
         unsafe {
             *progress_out = p.process;
-            *status_out = p.status as i32;
+            *status_out = p.status_code();
         }
         Ok(())
     })
@@ -732,7 +741,7 @@ pub unsafe extern "C" fn pan_offline_download_wait(
                 Some(f) => {
                     // SAFETY: the caller promises a valid function; user_data is theirs,
                     // passed back to them.
-                    let stop = unsafe { f(user_data, task_id, p.process, p.status as i32) };
+                    let stop = unsafe { f(user_data, task_id, p.process, p.status_code()) };
                     stop == 0
                 }
                 None => true,
@@ -1046,6 +1055,7 @@ mod tests {
             (PAN_ERR_CANCELLED, Status::Cancelled),
             (PAN_ERR_OUTCOME_UNKNOWN, Status::OutcomeUnknown),
             (PAN_ERR_TASK_LIMIT, Status::TaskLimit),
+            (PAN_ERR_ACCOUNT_PENALTY, Status::AccountPenalty),
         ];
         let tasks = [
             (PAN_TASK_DOWNLOADING, TaskStatus::Downloading),
