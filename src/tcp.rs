@@ -18,7 +18,9 @@ use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, ShutdownHandle,
     Transport,
 };
-use ureq::Timeout;
+
+/// The least share of the connect limit one address gets while that much is left (Go's).
+const MIN_CONNECT_SHARE: Duration = Duration::from_secs(2);
 
 /// Opens plain TCP connections (TLS and CONNECT proxies are other links of the chain).
 #[derive(Debug)]
@@ -36,12 +38,25 @@ impl<In: Transport> Connector<In> for LeanTcp {
             return Ok(Some(Either::A(chained)));
         }
         let limit = (!details.timeout.after.is_not_happening()).then(|| *details.timeout.after);
+        // The limit is for the whole connect, all addresses together (the smaller of
+        // `connectTimeoutMs` and what is left of `timeoutMs`): each address gets its share of
+        // what is left, as Go divides it — at least 2 s while that much is left, so that a
+        // slow first address does not starve — and the next is tried when it is spent.
+        let started = Instant::now();
+        let count = details.addrs.len();
         let mut last = None;
         let mut stream = None;
-        for addr in details.addrs.iter() {
+        for (i, addr) in details.addrs.iter().enumerate() {
             let attempt = match limit {
-                Some(t) if t.is_zero() => return Err(ureq::Error::Timeout(Timeout::Connect)),
-                Some(t) => TcpStream::connect_timeout(addr, t),
+                Some(t) => {
+                    let left = t.saturating_sub(started.elapsed());
+                    if left.is_zero() {
+                        return Err(ureq::Error::Timeout(details.timeout.reason));
+                    }
+                    let share = left / (count - i) as u32;
+                    let share = share.max(left.min(MIN_CONNECT_SHARE));
+                    TcpStream::connect_timeout(addr, share)
+                }
                 None => TcpStream::connect(addr),
             };
             match attempt {
@@ -55,7 +70,7 @@ impl<In: Transport> Connector<In> for LeanTcp {
         let stream = match (stream, last) {
             (Some(s), _) => s,
             (None, Some(e)) if e.kind() == io::ErrorKind::TimedOut => {
-                return Err(ureq::Error::Timeout(Timeout::Connect))
+                return Err(ureq::Error::Timeout(details.timeout.reason))
             }
             (None, Some(e)) => return Err(ureq::Error::Io(e)),
             (None, None) => return Err(ureq::Error::HostNotFound),
