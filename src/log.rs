@@ -7,7 +7,7 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Arc, RwLock, TryLockError};
+use std::sync::{Arc, Condvar, Mutex, TryLockError};
 
 use crate::error::{Error, Result};
 use crate::fork::PerProcess;
@@ -46,26 +46,58 @@ const MAX_LINE: usize = 2048;
 pub(crate) struct Log {
     /// The most detailed level written (0: none).
     level: AtomicI32,
-    /// The sink, behind a lock of each process's own: at a `fork()` a parent's thread may be
-    /// inside the sink (holding the read lock) while another waits in [`Log::set`]; in the
-    /// child neither thread exists, and a lock of the parent's would stay taken for ever.
-    sink: PerProcess<RwLock<Option<Sink>>>,
+    /// The sink and the callbacks running, behind a lock held only for an instant — never
+    /// while a sink runs, so that no thread inside a sink, and no thread that waits for one
+    /// (`Log::set`), can keep another thread from writing its line (a reader-writer lock
+    /// with a waiting writer did: three threads hung). Each process has its own: at a
+    /// `fork()` a parent's thread may hold it, and in the child it would stay taken for ever.
+    state: PerProcess<(Mutex<SinkState>, Condvar)>,
+}
+
+#[derive(Default, Clone)]
+struct SinkState {
+    sink: Option<Sink>,
+    /// Counts the sinks set: callbacks of an earlier one are waited for by `set`.
+    generation: u64,
+    /// Callbacks running, by the generation of the sink they run.
+    running: Vec<(u64, usize)>,
+}
+
+impl SinkState {
+    fn running_before(&self, generation: u64) -> bool {
+        self.running.iter().any(|(g, n)| *g < generation && *n > 0)
+    }
+
+    fn count(&mut self, generation: u64, delta: isize) {
+        match self.running.iter_mut().find(|(g, _)| *g == generation) {
+            Some((_, n)) => *n = n.saturating_add_signed(delta),
+            None if delta > 0 => self.running.push((generation, delta as usize)),
+            None => {}
+        }
+        self.running.retain(|(_, n)| *n > 0);
+    }
 }
 
 impl Default for Log {
     fn default() -> Log {
         Log {
             level: AtomicI32::new(0),
-            // A forked child keeps the parent's sink when its lock can be read without
-            // waiting; when a thread was changing the log at the fork (holding the lock or
-            // waiting for it), the child starts with none (its lines are dropped until the
-            // log is set in the child).
-            sink: PerProcess::new_with(|parent: Option<&RwLock<Option<Sink>>>| {
-                RwLock::new(parent.and_then(|lock| match lock.try_read() {
-                    Ok(sink) => sink.clone(),
-                    Err(TryLockError::Poisoned(p)) => p.into_inner().clone(),
+            // A forked child keeps the parent's sink when its lock can be taken without
+            // waiting (none of the parent's callbacks runs in the child); else it starts with
+            // none (its lines are dropped until the log is set in the child).
+            state: PerProcess::new_with(|parent: Option<&(Mutex<SinkState>, Condvar)>| {
+                let sink = parent.and_then(|(lock, _)| match lock.try_lock() {
+                    Ok(s) => s.sink.clone(),
+                    Err(TryLockError::Poisoned(p)) => p.into_inner().sink.clone(),
                     Err(TryLockError::WouldBlock) => None,
-                }))
+                });
+                (
+                    Mutex::new(SinkState {
+                        sink,
+                        ..SinkState::default()
+                    }),
+                    Condvar::new(),
+                )
             }),
         }
     }
@@ -110,11 +142,21 @@ impl Log {
             ));
         }
         let on = sink.is_some();
+        let (lock, changed) = self.state.here();
         let old = {
-            let mut guard = self.sink.here().write().unwrap_or_else(|p| p.into_inner());
+            // A panic while the lock was held left at worst a count: go on with it.
+            let mut state = lock.lock().unwrap_or_else(|p| p.into_inner());
             self.level
                 .store(if on { level as i32 } else { 0 }, Ordering::Release);
-            std::mem::replace(&mut *guard, sink)
+            let old = std::mem::replace(&mut state.sink, sink);
+            state.generation += 1;
+            let generation = state.generation;
+            // The callbacks of earlier sinks still running on other threads end first; the
+            // lock is free meanwhile, so lines written now go to the new sink.
+            while state.running_before(generation) {
+                state = changed.wait(state).unwrap_or_else(|p| p.into_inner());
+            }
+            old
         };
         // Dropped outside the lock: a wrapper's closure may do anything when it goes.
         drop(old);
@@ -127,17 +169,35 @@ impl Log {
     }
 
     /// Writes a line of this level, made by `line` only when it is written, with `secrets`
-    /// removed. The sink is called under the read lock, so [`Log::set`] waits for it.
+    /// removed. The sink is called with no lock held; [`Log::set`] waits for it to return.
     pub(crate) fn write(&self, level: Level, secrets: &[&Secret], line: impl FnOnce() -> String) {
         if !self.enabled(level) || in_sink() {
             return;
         }
-        let guard = self.sink.here().read().unwrap_or_else(|p| p.into_inner());
-        // The level may have dropped while this thread waited for the lock.
-        if let (Some(sink), true) = (guard.as_ref(), self.enabled(level)) {
-            let text = clean(&line(), MAX_LINE, secrets);
-            let _inside = InSink::enter();
-            sink(level, &text);
+        let (lock, changed) = self.state.here();
+        let (sink, generation) = {
+            let mut state = lock.lock().unwrap_or_else(|p| p.into_inner());
+            // The level may have dropped meanwhile.
+            let Some(sink) = state.sink.clone().filter(|_| self.enabled(level)) else {
+                return;
+            };
+            let generation = state.generation;
+            state.count(generation, 1);
+            (sink, generation)
+        };
+        /// Counts the callback as ended however it ends (a panic included).
+        struct Running<'a>(&'a Mutex<SinkState>, &'a Condvar, u64);
+        impl Drop for Running<'_> {
+            fn drop(&mut self) {
+                let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+                state.count(self.2, -1);
+                drop(state);
+                self.1.notify_all();
+            }
         }
+        let _running = Running(lock, changed, generation);
+        let text = clean(&line(), MAX_LINE, secrets);
+        let _inside = InSink::enter();
+        sink(level, &text);
     }
 }

@@ -6,7 +6,8 @@ mod support;
 
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::ptr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use pan_offline::ffi::*;
 use serde_json::json;
@@ -344,4 +345,77 @@ fn once_the_log_is_cleared_or_replaced_the_old_callback_is_never_called_again() 
     unsafe { pan_client_set_log(client as *mut PanClient, 0, None, ptr::null_mut()) };
     // SAFETY: from pan_client_new, no thread uses it any more.
     unsafe { pan_client_free(client as *mut PanClient) };
+}
+
+/// Found by review (issue 19): a sink that makes a call needing the client's own token while
+/// another thread fetches that token, and a third thread that sets the log meanwhile, hung
+/// all three (the fetching thread's line waited behind the waiting writer). No lock is held
+/// while a sink runs now: all three end, with no time-out.
+#[test]
+fn a_sink_calling_in_while_a_fetch_runs_and_the_log_is_set_cannot_deadlock() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let emu = support::Emulator::start();
+    // The token fetch takes 800 ms.
+    emu.fault(r#"{"path":"/api/v1/access_token","delay_ms":800}"#);
+    let c = Arc::new(support::credentials_client(&emu, r#","timeoutMs":30000"#));
+    let opts = pan_offline::OfflineDownload::new("https://example.com/l.mp4").expect("opts");
+    let fired = Arc::new(AtomicBool::new(false));
+    let inner = Arc::new(std::sync::Mutex::new(None));
+    {
+        let (c2, fired, inner, opts) = (
+            Arc::clone(&c),
+            Arc::clone(&fired),
+            Arc::clone(&inner),
+            opts.clone(),
+        );
+        c.set_log(
+            pan_offline::Level::Debug,
+            Some(Arc::new(move |_, line: &str| {
+                // The first line of the explicit-token call below: call in with the client's
+                // own token, which the other thread is fetching.
+                let _ = line;
+                let on_caller = std::thread::current().name() == Some("caller");
+                if !on_caller || fired.swap(true, Ordering::SeqCst) {
+                    return;
+                }
+                let r = c2.offline_download(None, &opts).map(|_| ());
+                *inner.lock().expect("inner") = Some(r);
+            })),
+        )
+        .expect("log set");
+    }
+    let t = Instant::now();
+    let fetcher = {
+        let (c, opts) = (Arc::clone(&c), opts.clone());
+        std::thread::spawn(move || c.offline_download(None, &opts).map(|_| ()))
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let caller = {
+        let (c, opts) = (Arc::clone(&c), opts.clone());
+        std::thread::Builder::new()
+            .name("caller".into())
+            .spawn(move || {
+                let token = pan_offline::Token::new(support::TOKEN).expect("token");
+                c.offline_download(Some(&token), &opts).map(|_| ())
+            })
+            .expect("thread")
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let setter = {
+        let c = Arc::clone(&c);
+        std::thread::spawn(move || c.set_log(pan_offline::Level::Debug, Some(Arc::new(|_, _| {}))))
+    };
+    fetcher
+        .join()
+        .expect("fetcher")
+        .expect("fetched and created");
+    caller.join().expect("caller").expect("created");
+    setter.join().expect("setter").expect("log set");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let inner = inner
+        .lock()
+        .expect("inner")
+        .take()
+        .expect("the sink called in");
+    inner.expect("the call from inside the sink");
 }
