@@ -182,12 +182,14 @@ static void batch_summary(const struct batch_state *b) {
 
 static int32_t on_batch_item(void *user_data, size_t index, int32_t status, int64_t task_id) {
     struct batch_state *b = user_data;
-    if (index == b->waiting) {
-        /* This item waited (too many running tasks) and is reported again: not counted twice. */
-        b->failed--;
-        b->settled--;
+    if (task_id == PAN_BATCH_WAITING) {
+        /* A notice: the item waits (too many running tasks) and is reported again later. */
+        b->waiting = index;
+        (void)status;
+        if (b->tty) batch_summary(b);
+        return 0;
     }
-    b->waiting = (status == PAN_ERR_TASK_LIMIT || status == PAN_ERR_RATE_LIMITED) ? index : (size_t)-1;
+    b->waiting = (size_t)-1;
     b->settled++;
     if (status == PAN_OK) {
         b->created++;

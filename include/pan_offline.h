@@ -202,6 +202,12 @@
 #define PAN_CALLBACK_FAILED 1
 
 /**
+ * `task_id` of a batch callback's wait notice (`PanBatchCallback`): the item is not settled,
+ * it waits and will be reported again. No settled item has this task ID.
+ */
+#define PAN_BATCH_WAITING -1
+
+/**
  * Log level: a call failed.
  */
 #define PAN_LOG_ERROR 1
@@ -265,14 +271,17 @@ typedef int32_t (*pan_progress_callback)(void *user_data,
  * Called by `pan_offline_download_batch()` on the calling thread: once per item as it
  * settles (in the items' order), and also each time an item starts waiting because the
  * service said too many tasks are running (`status` `PAN_ERR_TASK_LIMIT`) or too many calls
- * came (`PAN_ERR_RATE_LIMITED`), with `task_id` 0 — the item is not settled then, and will
- * be reported again. Returning non-zero stops the batch there too.
+ * came (`PAN_ERR_RATE_LIMITED`), with `task_id` `PAN_BATCH_WAITING` (-1) — a notice, not an
+ * outcome: the item is not settled then, and will be reported again (an item that finally
+ * fails for the same reason is reported with `task_id` 0). Returning non-zero stops the
+ * batch there too.
  *
  * @param user_data  the pointer given to `pan_offline_download_batch()`, passed through.
  * @param index      the item's place in the list, from 0.
  * @param status     `PAN_OK` when the task exists (`task_id` is its ID), else the item's
  *                   `PAN_ERR_*` code (its message is in the results list).
- * @param task_id    the task's ID, or 0.
+ * @param task_id    the task's ID; 0 for an item settled without a task;
+ *                   `PAN_BATCH_WAITING` for a wait notice.
  * @return 0 to go on; any other value stops the batch: the items not yet settled are
  *         reported `PAN_ERR_CANCELLED`, unsent, and this callback is not called for them.
  */

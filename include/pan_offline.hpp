@@ -194,7 +194,8 @@ public:
     /// pan_offline_download_batch() takes it), each once, at the client's pace.
     /// `json_batch_opts`: empty, or {"journal":..., "retryUnknown":..., "timeoutMs":...}.
     /// `on_item(index, status, task_id)` returns false to stop the batch (it also hears of
-    /// each wait for running tasks to end, with PAN_ERR_TASK_LIMIT; the item is reported again
+    /// each wait for running tasks to end, with PAN_ERR_TASK_LIMIT and task_id PAN_BATCH_WAITING;
+    /// the item is reported again
     /// when it settles); an exception it throws stops it too and is rethrown here. Throws
     /// pan::Error only when the batch itself cannot run.
     /// @param json_items       a JSON array of option objects.

@@ -107,6 +107,9 @@ pub struct ItemResult {
     pub duplicate_of: Option<usize>,
     /// Whether the outcome came from the journal (nothing was sent for it in this run).
     pub from_journal: bool,
+    /// A wait notice, not an outcome: the item waits (too many running tasks, or calls) and
+    /// will be reported again when it settles. Only the callback sees these.
+    pub waiting: bool,
 }
 
 impl ItemResult {
@@ -120,6 +123,15 @@ impl ItemResult {
             trace_id: String::new(),
             duplicate_of: None,
             from_journal: false,
+            waiting: false,
+        }
+    }
+
+    /// A wait notice of the item, for this reason.
+    fn waiting(index: usize, e: &Error) -> ItemResult {
+        ItemResult {
+            waiting: true,
+            ..ItemResult::failed(index, e)
         }
     }
 
@@ -408,7 +420,7 @@ impl Client {
                     // Refused for the running-task limit while tasks of this batch run: the
                     // cap is (at most) how many run, and the next goes as soon as one ends.
                     if e.status() == Status::TaskLimit && running.learn_cap() {
-                        if !on_wait(&ItemResult::failed(index, &e)) {
+                        if !on_wait(&ItemResult::waiting(index, &e)) {
                             return Ok(ItemResult::failed(
                                 index,
                                 &Error::new(
@@ -427,7 +439,7 @@ impl Client {
                     }
                     if busy && Instant::now() + wait < patience_end {
                         // The caller hears of the wait, and may stop the batch here.
-                        if !on_wait(&ItemResult::failed(index, &e)) {
+                        if !on_wait(&ItemResult::waiting(index, &e)) {
                             return Ok(ItemResult::failed(
                                 index,
                                 &Error::new(

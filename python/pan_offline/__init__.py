@@ -40,6 +40,7 @@ __all__ = [
     "ERR_NETWORK", "ERR_TIMEOUT", "ERR_TLS", "ERR_HTTP_STATUS", "ERR_BAD_RESPONSE", "ERR_API",
     "ERR_UNAUTHORIZED", "ERR_TOKEN_LIMIT", "ERR_RATE_LIMITED", "ERR_PANIC", "ERR_INTERNAL",
     "ERR_CANCELLED", "ERR_OUTCOME_UNKNOWN", "ERR_TASK_LIMIT", "ERR_ACCOUNT_PENALTY",
+    "BATCH_WAITING",
 ]
 
 #: Task statuses, as the service reports them (`status` of the progress query).
@@ -49,6 +50,9 @@ TASK_DOWNLOADING, TASK_FAILED, TASK_SUCCEEDED, TASK_RETRYING = 0, 1, 2, 3
  ERR_TIMEOUT, ERR_TLS, ERR_HTTP_STATUS, ERR_BAD_RESPONSE, ERR_API, ERR_UNAUTHORIZED,
  ERR_TOKEN_LIMIT, ERR_RATE_LIMITED, ERR_PANIC, ERR_INTERNAL, ERR_CANCELLED,
  ERR_OUTCOME_UNKNOWN, ERR_TASK_LIMIT, ERR_ACCOUNT_PENALTY) = range(20)
+#: task_id of a batch callback's wait notice (PAN_BATCH_WAITING): the item waits, and is
+#: reported again when it settles.
+BATCH_WAITING = -1
 #: Log levels of Client.set_log (PAN_LOG_*).
 LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG = 1, 2, 3, 4
 #: Why Client.set_token_source's function is called (PAN_TOKEN_*): no token yet or the last
@@ -504,7 +508,7 @@ class Client:
         creates nothing twice. Returns a list of BatchItem in input order; raises only when the
         batch itself cannot run. `on_item(index, status, task_id)` is called as each item
         settles, and also when an item starts waiting for running tasks to end (status
-        ERR_TASK_LIMIT or ERR_RATE_LIMITED, task_id 0; it is reported again when it settles);
+        ERR_TASK_LIMIT or ERR_RATE_LIMITED, task_id BATCH_WAITING; it is reported again when it settles);
         returning True stops the batch (the rest are ERR_CANCELLED, unsent); an exception
         raised by it stops the batch too and is raised again here."""
         if isinstance(items, (str, bytes, dict)):

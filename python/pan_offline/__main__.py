@@ -101,7 +101,7 @@ def _batch(client: pan.Client, args: argparse.Namespace) -> int:
     def on_item(index: int, status: int, task_id: int) -> None:
         if status == pan.OK:
             print(f"item {index}: task {task_id}", flush=True)
-        elif status in (pan.ERR_TASK_LIMIT, pan.ERR_RATE_LIMITED) and task_id == 0:
+        elif task_id == pan.BATCH_WAITING:
             print(f"item {index}: waiting: {pan.strerror(status)}", flush=True)
         else:
             print(f"item {index}: error {status} ({pan.strerror(status)})", flush=True)

@@ -10,17 +10,24 @@ use super::{
 use crate::error::{Error, Status};
 use crate::{BatchOptions, Progress};
 
+/// `task_id` of a batch callback's wait notice (`PanBatchCallback`): the item is not settled,
+/// it waits and will be reported again. No settled item has this task ID.
+pub const PAN_BATCH_WAITING: i64 = -1;
+
 /// Called by `pan_offline_download_batch()` on the calling thread: once per item as it
 /// settles (in the items' order), and also each time an item starts waiting because the
 /// service said too many tasks are running (`status` `PAN_ERR_TASK_LIMIT`) or too many calls
-/// came (`PAN_ERR_RATE_LIMITED`), with `task_id` 0 — the item is not settled then, and will
-/// be reported again. Returning non-zero stops the batch there too.
+/// came (`PAN_ERR_RATE_LIMITED`), with `task_id` `PAN_BATCH_WAITING` (-1) — a notice, not an
+/// outcome: the item is not settled then, and will be reported again (an item that finally
+/// fails for the same reason is reported with `task_id` 0). Returning non-zero stops the
+/// batch there too.
 ///
 /// @param user_data  the pointer given to `pan_offline_download_batch()`, passed through.
 /// @param index      the item's place in the list, from 0.
 /// @param status     `PAN_OK` when the task exists (`task_id` is its ID), else the item's
 ///                   `PAN_ERR_*` code (its message is in the results list).
-/// @param task_id    the task's ID, or 0.
+/// @param task_id    the task's ID; 0 for an item settled without a task;
+///                   `PAN_BATCH_WAITING` for a wait notice.
 /// @return 0 to go on; any other value stops the batch: the items not yet settled are
 ///         reported `PAN_ERR_CANCELLED`, unsent, and this callback is not called for them.
 pub type PanBatchCallback = Option<
@@ -101,8 +108,13 @@ pub unsafe extern "C" fn pan_offline_download_batch(
         let mut report = |r: &crate::ItemResult| match on_item {
             Some(f) => {
                 // SAFETY: the caller promises a valid function; user_data is theirs.
-                let stop =
-                    unsafe { f(user_data, r.index, r.status.code(), r.task_id.unwrap_or(0)) };
+                let task_id = match r.task_id {
+                    Some(id) => id,
+                    None if r.waiting => PAN_BATCH_WAITING,
+                    None => 0,
+                };
+                // SAFETY: as above.
+                let stop = unsafe { f(user_data, r.index, r.status.code(), task_id) };
                 stop == 0
             }
             None => true,
