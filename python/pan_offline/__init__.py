@@ -395,6 +395,9 @@ class Client:
         # Calls running on any thread: the C client is freed only when none is (pan_client_free
         # while a call runs is undefined in C; here close() defers the free to the last call).
         self._lock = threading.Lock()
+        # set_log from two threads at once: the trampoline kept must be the one installed
+        # last (keeping the other one's freed the installed one: SIGSEGV).
+        self._log_lock = threading.Lock()
         self._busy = 0
         self._closing = False
         self._ptr: Optional[int] = _lib.pan_client_new(
@@ -421,6 +424,16 @@ class Client:
             _lib.pan_client_free(ptr)
         self._log_cb = None  # after the free: the library no longer calls it
         self._token_cbs = []
+
+    def __copy__(self) -> "Client":
+        # A copy would own the same C client, and both would free it.
+        raise TypeError("a pan_offline.Client cannot be copied: share the one object")
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> "Client":
+        raise TypeError("a pan_offline.Client cannot be copied: share the one object")
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a pan_offline.Client cannot be pickled: make one in each process")
 
     def __enter__(self) -> "Client":
         return self
@@ -603,13 +616,14 @@ class Client:
                 except Exception:  # nothing unwinds through C
                     pass
             cb = _LOG(trampoline)
-        ptr = self._enter()
-        try:
-            _check(_lib.pan_client_set_log(ptr, level if level else 0, cb, None))
-        finally:
-            self._leave()
-        # The library no longer calls the previous function once set_log returned.
-        self._log_cb = cb if level else None
+        with self._log_lock:
+            ptr = self._enter()
+            try:
+                _check(_lib.pan_client_set_log(ptr, level if level else 0, cb, None))
+            finally:
+                self._leave()
+            # The library no longer calls the previous function once set_log returned.
+            self._log_cb = cb if level else None
 
     def set_token_source(self, fn: Optional[TokenSource]) -> None:
         """Makes `fn` the supplier of the client's access token (pan_client_set_token_source),

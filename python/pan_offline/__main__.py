@@ -143,6 +143,12 @@ def _batch(client: pan.Client, args: argparse.Namespace) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs the tool; returns its exit status."""
+    # A terminal or pipe that cannot show every character (PYTHONIOENCODING=ascii, a C
+    # locale) gets escapes, not a UnicodeEncodeError: the service's messages are Chinese.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
     p = _Parser(prog="python -m pan_offline" if script in ("", "__main__.py", "-c") else script,
                 description="Create a 123pan offline download task, and optionally follow it.",

@@ -166,6 +166,54 @@ class TokenSourceTest(unittest.TestCase):
             self.assertNotIn("[status", cm.exception.message)
 
 
+class OwnershipTest(unittest.TestCase):
+    """The wrapper's ownership of C handles and callbacks, raced (issue 19)."""
+
+    def test_a_client_cannot_be_copied_or_pickled(self):
+        import copy
+        import pickle
+        with pan_offline.Client(baseUrl=BASE) as c:
+            for make in (copy.copy, copy.deepcopy, pickle.dumps):
+                with self.assertRaises(TypeError):
+                    make(c)
+
+    def test_set_log_from_two_threads_never_frees_the_installed_callback(self):
+        # In a child process: a crash (SIGSEGV) is a result, not the end of the suite.
+        code = """
+import threading, pan_offline, sys
+c = pan_offline.Client(baseUrl=sys.argv[1])
+def flip(n):
+    for i in range(300):
+        c.set_log(lambda lvl, m: None)
+        c.offline_download(sys.argv[1] + "/files/x", token="test-token") if i % 50 == 0 else None
+ts = [threading.Thread(target=flip, args=(n,)) for n in range(2)]
+[t.start() for t in ts]; [t.join() for t in ts]
+c.offline_download(sys.argv[1] + "/files/x", token="test-token")
+print("ok")
+"""
+        r = subprocess.run([sys.executable, "-c", code, BASE], capture_output=True, text=True,
+                           timeout=120)
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "ok"), r.stderr)
+
+    def test_the_command_line_survives_an_ascii_terminal(self):
+        env = dict(os.environ, PAN_API_BASE_URL=BASE, PYTHONIOENCODING="ascii",
+                   XDG_STATE_HOME=tempfile.mkdtemp())
+        env["PAN_TOKEN"] = "test-token"
+        # A trace ID the terminal cannot show, printed on stdout with the new task.
+        import json as _json
+        import urllib.request
+        fault = {"path": "/api/v1/offline/download", "status": 200,
+                 "body": {"code": 0, "message": "ok", "data": {"taskID": 5},
+                          "x-traceID": "\u8ffd\u8e2a-1"}}
+        urllib.request.urlopen(urllib.request.Request(
+            BASE + "/__emu/faults", data=_json.dumps(fault).encode(), method="POST"), timeout=10)
+        r = subprocess.run([sys.executable, "-m", "pan_offline", BASE + "/files/x"],
+                           env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("Traceback", r.stderr)
+        self.assertIn("\\u8ffd", r.stdout)  # escaped, not dropped
+
+
 class ModuleTest(unittest.TestCase):
     # One client with credentials for the class: each client fetches its own token, and the
     # service (and the emulator) refuses a fourth live token of one clientID.
