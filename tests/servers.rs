@@ -85,7 +85,9 @@ fn off_spec_answers_keep_what_they_say() {
     let c = client(&emu, r#","maxRetries":0,"timeoutMs":3000"#);
     // A folded header (obs-fold, RFC 9112 §5.2) before a success answer.
     let body = r#"{"code":0,"message":"ok","data":{"taskID":77},"x-traceID":"t-fold"}"#;
-    emu.fault(&json!({"raw": format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Note: first\r\n  continued\r\n\tand again\r\nContent-Length: {}\r\n\r\n{body}", body.len())}).to_string());
+    // (The emulator closes the connection after a raw answer, so the answer says so: a client
+    // that pooled it would race the server's FIN on the next create.)
+    emu.fault(&json!({"raw": format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Note: first\r\n  continued\r\n\tand again\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())}).to_string());
     assert_eq!(create(&c).expect("folded header read as spaces"), 77);
     // A byte-order mark before the JSON (RFC 8259 §8.1).
     let mut bom = b"\xEF\xBB\xBF".to_vec();
