@@ -245,10 +245,13 @@ fn json_escape(b: &[u8], i: usize) -> (Option<char>, usize) {
     }
 }
 
-/// An HTML character reference at `i` (which holds `&`): `&#116;`, `&#x74;`, or one of the
-/// named ones a server escapes with (`&amp;`, `&lt;`, `&gt;`, `&quot;`, `&apos;`).
+/// An HTML character reference at `i` (which holds `&`): `&#116;`, `&#x74;`, or any of
+/// HTML's named ones (`&amp;`, `&uuml;`, `&commat;` ...: the whole HTML5 table, from the
+/// html-escape crate) that stands for one character — a secret may hold any of them, and a
+/// server's HTML page may write it so.
 fn html_reference(b: &[u8], i: usize) -> (Option<char>, usize) {
-    let Some(end) = b[i..].iter().take(12).position(|&c| c == b';') else {
+    // The longest HTML5 name is 31 letters (`&CounterClockwiseContourIntegral;`).
+    let Some(end) = b[i..].iter().take(34).position(|&c| c == b';') else {
         return (None, 1);
     };
     let body = &b[i + 1..i + end];
@@ -266,6 +269,16 @@ fn html_reference(b: &[u8], i: usize) -> (Option<char>, usize) {
                 .ok()
                 .and_then(|d| d.parse().ok())
                 .and_then(char::from_u32)
+        }
+        name if !name.is_empty() && name.iter().all(u8::is_ascii_alphanumeric) => {
+            // ASCII letters and digits: a valid `str`.
+            let whole = std::str::from_utf8(&b[i..=i + end]).unwrap_or_default();
+            let decoded = html_escape::decode_html_entities(whole);
+            let mut chars = decoded.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) if decoded != whole => Some(c),
+                _ => None,
+            }
         }
         _ => None,
     };
@@ -579,6 +592,15 @@ mod tests {
         ] {
             let out = scrubbed(&format!("echo: {form} end"), secret);
             assert_eq!(out, format!("echo: {REDACTED} end"), "{form}");
+        }
+        // HTML's named references, of the whole HTML5 table (issue 19: `&uuml;` passed).
+        let secret = "pässwörd-Über@x";
+        for form in [
+            "p&auml;ssw&ouml;rd-&Uuml;ber&commat;x",
+            "p&#228;ssw&ouml;rd-&Uuml;ber&#x40;x",
+        ] {
+            let out = scrubbed(&format!("<p>{form}</p>"), secret);
+            assert!(!out.contains("ssw"), "{form}: {out}");
         }
     }
 
