@@ -423,8 +423,11 @@ int32_t pan_offline_download(const char *token, const char *json_opts, int64_t *
  *     /etc/ssl/certs/ca-certificates.crt, /etc/pki/tls/certs/ca-bundle.crt,
  *     /etc/ssl/ca-bundle.pem, /etc/pki/tls/cacert.pem,
  *     /etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem, /etc/ssl/cert.pem that exists).
- *     Read once, here: a `caFile` that cannot be read or holds no certificate fails with
- *     PAN_ERR_INVALID_ARGUMENT, a missing or unreadable system bundle with PAN_ERR_TLS.
+ *     Beside the bundle (not with `caFile`), the certificates in the directories of
+ *     `$SSL_CERT_DIR` (colon-separated), as OpenSSL reads them. PEM `CERTIFICATE` and
+ *     OpenSSL's `TRUSTED CERTIFICATE` sections are read. Read once, here: a `caFile` that
+ *     cannot be read or holds no certificate fails with PAN_ERR_INVALID_ARGUMENT, a missing
+ *     or unreadable system bundle with PAN_ERR_TLS. TLS failures name the trust store used.
  *
  * @return a new client, to be freed with `pan_client_free()`; NULL on error, with the
  *         message in `pan_last_error_message()`.

@@ -49,6 +49,8 @@ pub struct Client {
     secrets: Vec<Secret>,
     /// The route chosen, for `Debug`: `direct` or the proxy (password hidden) and its source.
     route: String,
+    /// The trust store TLS failures name (`caFile`, `$SSL_CERT_FILE`, the system's...).
+    trust: String,
     /// How fast each kind of call is sent.
     pacer: Pacer,
     /// The state shared with other processes of the account (`sharedState`), and the
@@ -156,7 +158,7 @@ impl Client {
             .proxy
             .as_ref()
             .is_some_and(|p| p.protocol() == ureq::ProxyProtocol::Https);
-        let tls = tls::config(&config, &base, proxy_tls)?;
+        let (tls, trust) = tls::config(&config, &base, proxy_tls)?;
         // Spaces around it are not part of a field value (RFC 9110 §5.5).
         let user_agent = HeaderValue::try_from(config.user_agent.trim())
             .map_err(|_| Error::invalid("config: `userAgent` is not a valid header value"))?;
@@ -192,6 +194,7 @@ impl Client {
             }),
             secrets,
             route: shown,
+            trust,
             pacer: Pacer::new(create_qps, progress_qps, shared.clone()),
             shared,
             source: std::sync::RwLock::new(None),
@@ -463,6 +466,11 @@ impl Client {
                     format!("{}: connection closed after an error", req.what)
                 });
                 let e = transport::map_error(f.error, f.sent);
+                let e = if e.status() == Status::Tls {
+                    tls_context(e, &self.trust)
+                } else {
+                    e
+                };
                 if f.sent {
                     e.after_sending()
                 } else {
@@ -644,6 +652,22 @@ fn outcome(err: Error, req: &Request<'_>) -> Error {
         "; the request had been sent whole, so the task may have been created: check before \
          creating it again",
     )
+}
+
+/// A TLS failure says which trust store was used, and, for a handshake that found nothing in
+/// common, what the library offers.
+fn tls_context(e: Error, trust: &str) -> Error {
+    let m = e.message();
+    let offered = m.contains("HandshakeFailure")
+        || m.contains("PeerIncompatible")
+        || m.contains("InsufficientSecurity")
+        || m.contains("IllegalParameter");
+    let e = e.suffix(&format!(" (trust store: {trust})"));
+    if offered {
+        e.suffix(&format!("; {}", tls::OFFERED))
+    } else {
+        e
+    }
 }
 
 /// A paced call whose turn would come after its time limit: not sent.

@@ -37,11 +37,11 @@ pub const SYSTEM_CA_FILES: &[&str] = &[
 const MAX_CA_FILE: u64 = 16 * 1024 * 1024;
 
 /// The TLS settings of a client: its trusted roots (read once, when the client is made) and the
-/// provider below.
-pub(crate) fn config(config: &Config, base: &str, proxy_tls: bool) -> Result<TlsConfig> {
+/// provider below; and which trust store that is, for the messages of TLS failures.
+pub(crate) fn config(config: &Config, base: &str, proxy_tls: bool) -> Result<(TlsConfig, String)> {
     // A `caFile` given is always read, so that a wrong one is reported when the client is made
     // rather than when it first meets https.
-    let roots = if base
+    let (roots, store) = if base
         .get(..6)
         .is_some_and(|s| s.eq_ignore_ascii_case("https:"))
         || proxy_tls
@@ -50,17 +50,37 @@ pub(crate) fn config(config: &Config, base: &str, proxy_tls: bool) -> Result<Tls
         load_roots(config.ca_file.as_deref())?
     } else {
         // Nothing of this client goes over TLS; were it to, an empty store fails closed.
-        RootCerts::Specific(Arc::new(Vec::new()))
+        (
+            RootCerts::Specific(Arc::new(Vec::new())),
+            "none (no https)".to_owned(),
+        )
     };
-    Ok(TlsConfig::builder()
-        .root_certs(roots)
-        .unversioned_rustls_crypto_provider(provider())
-        .build())
+    Ok((
+        TlsConfig::builder()
+            .root_certs(roots)
+            .unversioned_rustls_crypto_provider(provider())
+            .build(),
+        store,
+    ))
 }
 
-/// The certificates of `ca_file`, else of `$SSL_CERT_FILE`, else of the first system bundle
-/// that exists.
-fn load_roots(ca_file: Option<&str>) -> Result<RootCerts> {
+/// The environment variable that names directories of CA certificates (OpenSSL's
+/// `SSL_CERT_DIR`, colon-separated), read beside the bundle as OpenSSL, curl and Python do.
+pub const CA_DIR_ENV: &str = "SSL_CERT_DIR";
+
+/// What the library offers in a handshake, for the message of one that fails on it.
+pub(crate) const OFFERED: &str = "this library offers TLS 1.3 and 1.2 with the AES-GCM suites \
+     only (ECDHE), key exchange X25519, P-256 and P-384, and checks ECDSA P-256/P-384, Ed25519 \
+     and RSA (2048-8192 bits) signatures: a server with only ChaCha20-Poly1305 or CBC suites, \
+     or a P-521 key, cannot be reached";
+
+/// The certificates of `ca_file`; else of `$SSL_CERT_FILE` (or the first system bundle that
+/// exists) and of the directories of `$SSL_CERT_DIR`; and what they are, for messages.
+fn load_roots(ca_file: Option<&str>) -> Result<(RootCerts, String)> {
+    let dirs = match ca_file {
+        Some(_) => None,
+        None => crate::config::env_text(CA_DIR_ENV)?.filter(|d| !d.is_empty()),
+    };
     let (path, from, status) = match ca_file {
         Some(p) => (p.to_owned(), "config `caFile`", Status::InvalidArgument),
         None => match crate::config::env_text(CA_FILE_ENV)?.filter(|p| !p.is_empty()) {
@@ -70,13 +90,15 @@ fn load_roots(ca_file: Option<&str>) -> Result<RootCerts> {
                 .find(|p| std::path::Path::new(p).is_file())
             {
                 Some(p) => ((*p).to_owned(), "the system CA store", Status::Tls),
+                None if dirs.is_some() => (String::new(), "", Status::Tls),
                 None => {
                     return Err(Error::new(
                         Status::Tls,
                         format!(
                             "no CA certificates to verify the server with: none of {} exists; \
                              install the system's CA certificates, or name a PEM bundle in \
-                             config `caFile` or $SSL_CERT_FILE",
+                             config `caFile` or $SSL_CERT_FILE (or a directory in \
+                             $SSL_CERT_DIR)",
                             SYSTEM_CA_FILES.join(", ")
                         ),
                     ))
@@ -84,13 +106,60 @@ fn load_roots(ca_file: Option<&str>) -> Result<RootCerts> {
             },
         },
     };
-    let fail = |why: String| Error::new(status, format!("{from} `{path}`: {why}"));
+    let mut certs: Vec<Certificate<'static>> = Vec::new();
+    let mut store = Vec::new();
+    if !path.is_empty() {
+        let fail = |why: String| Error::new(status, format!("{from} `{path}`: {why}"));
+        let found = read_certs(&path).map_err(fail)?;
+        if found.is_empty() {
+            return Err(fail(
+                "holds no certificate (PEM `CERTIFICATE` or `TRUSTED CERTIFICATE`)".to_owned(),
+            ));
+        }
+        store.push(format!("{from} `{path}` ({} certificates)", found.len()));
+        certs.extend(found);
+    }
+    if let Some(dirs) = dirs {
+        for dir in dirs.split(':').filter(|d| !d.is_empty()) {
+            let fail =
+                |why: String| Error::new(Status::Tls, format!("$SSL_CERT_DIR `{dir}`: {why}"));
+            let entries =
+                std::fs::read_dir(dir).map_err(|e| fail(format!("cannot be read: {e}")))?;
+            let mut n = 0;
+            for entry in entries.flatten() {
+                let p = entry.path();
+                // Hashed names (`<hash>.0`, links to the files) and the files themselves;
+                // anything that is not a certificate is skipped, as OpenSSL skips it.
+                if !p.is_file() {
+                    continue;
+                }
+                if let Ok(found) = read_certs(&p.to_string_lossy()) {
+                    n += found.len();
+                    certs.extend(found);
+                }
+            }
+            store.push(format!("$SSL_CERT_DIR `{dir}` ({n} certificates)"));
+        }
+    }
+    if certs.is_empty() {
+        return Err(Error::new(
+            Status::Tls,
+            format!("no CA certificates in {}", store.join(" and ")),
+        ));
+    }
+    Ok((RootCerts::Specific(Arc::new(certs)), store.join(" and ")))
+}
+
+/// The certificates of a PEM file: `CERTIFICATE` sections, and OpenSSL's `TRUSTED
+/// CERTIFICATE` ones (the certificate's DER followed by OpenSSL's trust settings, which are
+/// not ours to read: the certificate is kept, as a trust anchor for every purpose).
+fn read_certs(path: &str) -> std::result::Result<Vec<Certificate<'static>>, String> {
     let mut pem = Vec::new();
-    std::fs::File::open(&path)
+    std::fs::File::open(path)
         .and_then(|f| f.take(MAX_CA_FILE + 1).read_to_end(&mut pem))
-        .map_err(|e| fail(format!("cannot be read: {e}")))?;
+        .map_err(|e| format!("cannot be read: {e}"))?;
     if pem.len() as u64 > MAX_CA_FILE {
-        return Err(fail(format!("is larger than {MAX_CA_FILE} bytes")));
+        return Err(format!("is larger than {MAX_CA_FILE} bytes"));
     }
     let mut certs: Vec<Certificate<'static>> = Vec::new();
     for item in parse_pem(&pem) {
@@ -98,13 +167,51 @@ fn load_roots(ca_file: Option<&str>) -> Result<RootCerts> {
             Ok(PemItem::Certificate(c)) => certs.push(c),
             // Keys and other sections beside the certificates are not ours to use.
             Ok(_) => {}
-            Err(e) => return Err(fail(format!("is not a valid PEM file: {e}"))),
+            Err(e) => return Err(format!("is not a valid PEM file: {e}")),
         }
     }
-    if certs.is_empty() {
-        return Err(fail("holds no PEM certificate".to_owned()));
+    let text = String::from_utf8_lossy(&pem);
+    const BEGIN: &str = "-----BEGIN TRUSTED CERTIFICATE-----";
+    const END: &str = "-----END TRUSTED CERTIFICATE-----";
+    let mut rest = &*text;
+    while let Some(at) = rest.find(BEGIN) {
+        let body = &rest[at + BEGIN.len()..];
+        let end = body
+            .find(END)
+            .ok_or("has a TRUSTED CERTIFICATE section without its END line")?;
+        let b64: String = body[..end].chars().filter(|c| !c.is_whitespace()).collect();
+        use base64::Engine;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|_| "has a TRUSTED CERTIFICATE section that is not base64")?;
+        let len = der_sequence_len(&der).ok_or("has a TRUSTED CERTIFICATE that is not DER")?;
+        certs.push(Certificate::from_der(&der[..len]).to_owned());
+        rest = &body[end + END.len()..];
     }
-    Ok(RootCerts::Specific(Arc::new(certs)))
+    Ok(certs)
+}
+
+/// The length of the DER SEQUENCE at the start of `der` (tag and length included).
+fn der_sequence_len(der: &[u8]) -> Option<usize> {
+    if der.first() != Some(&0x30) {
+        return None;
+    }
+    let first = *der.get(1)?;
+    let (len, head) = if first < 0x80 {
+        (first as usize, 2)
+    } else {
+        let n = (first & 0x7f) as usize;
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let mut len = 0usize;
+        for b in der.get(2..2 + n)? {
+            len = (len << 8) | *b as usize;
+        }
+        (len, 2 + n)
+    };
+    let total = head.checked_add(len)?;
+    (total <= der.len()).then_some(total)
 }
 
 /// rustls on *ring* with what an API client uses. The cipher suites are the AES-GCM ones of

@@ -29,6 +29,9 @@ ctx = None
 if tls:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+    if how == "chacha-only":
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers("CHACHA20")
 srv = socket.socket()
 srv.bind(("127.0.0.1", 0))
 srv.listen(16)
@@ -177,4 +180,21 @@ fn a_batch_journals_a_create_answered_badly_as_unknown_and_does_not_resend_it() 
     assert!(!text.contains("notCreated"), "{text}");
     let _ = std::fs::remove_file(&journal);
     std::io::stdout().flush().ok();
+}
+
+/// A TLS failure says which trust store was used, and a handshake that found nothing in
+/// common says what the library offers (issue 19: it said only "HandshakeFailure").
+#[test]
+fn tls_failures_name_the_trust_store_and_what_is_offered() {
+    let token = Token::new("test-token").expect("token");
+    let opts = OfflineDownload::new("https://example.com/o.mp4").expect("opts");
+    let server = BadServer::start("chacha-only", true);
+    let e = server
+        .client()
+        .offline_download(Some(&token), &opts)
+        .expect_err("no common suite");
+    assert_eq!(e.status(), Status::Tls, "{e}");
+    assert!(e.message().contains("trust store: config `caFile`"), "{e}");
+    assert!(e.message().contains("AES-GCM suites only"), "{e}");
+    assert!(e.message().contains("ChaCha20"), "{e}");
 }

@@ -6,6 +6,8 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::process::Command;
 
+mod support;
+
 use pan_offline::{Client, Config};
 
 /// The child: makes the process-wide client (or, with `PAN_TEST_BASE`, a client of that
@@ -18,7 +20,15 @@ fn child() {
     let made = match std::env::var("PAN_TEST_BASE") {
         Ok(base) => Config::from_json(&format!(r#"{{"baseUrl":"{base}"}}"#))
             .and_then(Client::new)
-            .map(|_| ()),
+            .and_then(|c| {
+                // With PAN_TEST_CREATE: one create, through whatever TLS trust was set up.
+                if std::env::var_os("PAN_TEST_CREATE").is_none() {
+                    return Ok(());
+                }
+                let token = pan_offline::Token::new("test-token")?;
+                let opts = pan_offline::OfflineDownload::new("https://example.com/s.mp4")?;
+                c.offline_download(Some(&token), &opts).map(|_| ())
+            }),
         Err(_) => Client::global().map(|_| ()),
     };
     match made {
@@ -44,6 +54,7 @@ fn child_with(vars: &[(&str, &[u8])], base: Option<&str>) -> (i32, String) {
         "no_proxy",
         "NO_PROXY",
         "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
     ] {
         cmd.env_remove(v);
     }
@@ -107,4 +118,61 @@ fn variables_that_are_not_utf8_are_refused_by_name() {
     // The same values in UTF-8 make a client (nothing is contacted when it is made).
     let (code, message) = child_with(&[("PAN_API_BASE_URL", b"http://127.0.0.1:9")], None);
     assert_eq!(code, 0, "{message}");
+}
+
+/// `$SSL_CERT_DIR` (OpenSSL's hashed directories, as curl and Python honour them) is read;
+/// a CA in OpenSSL's `TRUSTED CERTIFICATE` form is one (issue 19: it was "holds no PEM
+/// certificate").
+#[test]
+fn ssl_cert_dir_and_trusted_certificates_are_read() {
+    let emu = support::Emulator::start_tls(&[]);
+    let pki = support::test_pki();
+    let dir = support::build_dir().join(format!("certdir-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::copy(&pki.ca, dir.join("test-ca.pem")).expect("copy");
+    let empty = support::build_dir().join(format!("certdir-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).expect("dir");
+    let cmd = |vars: &[(&str, &[u8])]| {
+        let mut v: Vec<(&str, &[u8])> = vec![("PAN_TEST_CREATE", b"1")];
+        v.extend_from_slice(vars);
+        child_with(&v, Some(&emu.url))
+    };
+    // A directory of our own beside an empty bundle; the bundle alone fails, naming both.
+    let dir_b = dir.to_string_lossy().into_owned();
+    let empty_b = format!("{}:{}", empty.display(), dir.display());
+    assert_eq!(cmd(&[("SSL_CERT_DIR", dir_b.as_bytes())]).0, 0);
+    assert_eq!(
+        cmd(&[("SSL_CERT_DIR", empty_b.as_bytes())]).0,
+        0,
+        "a list of directories"
+    );
+    let (code, message) = cmd(&[]);
+    assert_eq!(code, 7, "{message}");
+    assert!(
+        message.contains("trust store: the system CA store"),
+        "{message}"
+    );
+    // OpenSSL's TRUSTED CERTIFICATE form, as caFile.
+    let trusted = dir.join("trusted.pem");
+    let ok = Command::new("openssl")
+        .args(["x509", "-addtrust", "serverAuth", "-in"])
+        .arg(&pki.ca)
+        .arg("-out")
+        .arg(&trusted)
+        .status()
+        .expect("openssl");
+    assert!(ok.success());
+    assert!(std::fs::read_to_string(&trusted)
+        .expect("pem")
+        .contains("BEGIN TRUSTED CERTIFICATE"));
+    let json = serde_json::json!({"baseUrl": emu.url, "caFile": trusted}).to_string();
+    let c = Client::new(Config::from_json(&json).expect("config")).expect("a trusted certificate");
+    c.offline_download(
+        Some(&pan_offline::Token::new("test-token").expect("token")),
+        &pan_offline::OfflineDownload::new("https://example.com/t.mp4").expect("opts"),
+    )
+    .expect("verified by it");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&empty);
 }
