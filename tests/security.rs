@@ -170,7 +170,7 @@ fn a_ca_file_that_is_missing_or_holds_no_certificate_is_refused_by_name() {
     .expect("write");
     for (path, want) in [
         (missing.as_path(), "cannot be read"),
-        (key_only.as_path(), "holds no PEM certificate"),
+        (key_only.as_path(), "holds no certificate"),
         (garbage.as_path(), "not a valid PEM file"),
     ] {
         let e = tls_client(&emu, Some(path)).expect_err("refused");
