@@ -24,9 +24,15 @@ int main(int argc, char **argv) {
         std::printf("task %lld created\n", static_cast<long long>(task));
         int32_t status = client.wait(task, std::chrono::seconds(60), [](int64_t, double pct, int32_t) {
             std::printf("%6.2f%%\n", pct);
-            return true;
+            return false; // go on (true would stop the wait)
         });
         std::printf("task %s\n", status == PAN_TASK_SUCCEEDED ? "succeeded" : "failed");
+        // The one rule of the library's callbacks: true stops.
+        try {
+            client.wait(task, std::chrono::seconds(60), [](int64_t, double, int32_t) { return true; });
+        } catch (const pan::Error &e) {
+            if (e.status() == PAN_ERR_CANCELLED) std::printf("stopped by its callback as asked\n");
+        }
         try {
             client.offline_download(R"({"url":"ftp://example.com/x"})");
         } catch (const pan::Error &e) {

@@ -5,7 +5,7 @@
 /// pan::Client client(R"({"clientID":"...","clientSecret":"..."})");
 /// int64_t task = client.offline_download(R"({"url":"https://example.com/a.mp4"})");
 /// int32_t status = client.wait(task, std::chrono::minutes(60),
-///                              [](int64_t, double pct, int32_t) { std::printf("%.1f%%\n", pct); return true; });
+///                              [](int64_t, double pct, int32_t) { std::printf("%.1f%%\n", pct); return false; });
 /// @endcode
 ///
 /// Failures throw pan::Error, which carries the status (PAN_ERR_*), the service's code and the
@@ -142,12 +142,14 @@ public:
     }
 
     /// Waits for the task to end; returns PAN_TASK_SUCCEEDED or PAN_TASK_FAILED. The callback
-    /// returns false to cancel (pan::Error with PAN_ERR_CANCELLED); an exception it throws is
+    /// returns true to cancel (pan::Error with PAN_ERR_CANCELLED); an exception it throws is
     /// rethrown here. A negative timeout waits without limit.
     /// @param task_id      the task's ID.
     /// @param timeout      the longest wait; negative: no limit (PAN_ERR_TIMEOUT when it runs out).
     /// @param on_progress  called after each poll with (task ID, percent, PAN_TASK_* status);
-    ///                     empty: none.
+    ///                     returns true to stop the wait (PAN_ERR_CANCELLED is thrown), false
+    ///                     to go on — the rule of every callback of the library, in C (non-zero
+    ///                     stops), Python, Go and Node alike; empty: none.
     /// @param token        an access token, or empty for the client's own.
     /// @return PAN_TASK_SUCCEEDED or PAN_TASK_FAILED.
     int32_t wait(int64_t task_id, std::chrono::milliseconds timeout = std::chrono::milliseconds(-1),
@@ -161,7 +163,9 @@ public:
             auto *c = static_cast<Ctx *>(user);
             if (!*c->fn) return 0;
             try {
-                return (*c->fn)(task, pct, status) ? 0 : 1;
+                // The one rule of every callback of this library, in C and every wrapper:
+                // true (non-zero) stops, false goes on.
+                return (*c->fn)(task, pct, status) ? 1 : 0;
             } catch (...) { // never unwind through C
                 c->error = std::current_exception();
                 return 1;
@@ -193,7 +197,7 @@ public:
     /// Creates a task for each item of `json_items` (a JSON array of option objects, as
     /// pan_offline_download_batch() takes it), each once, at the client's pace.
     /// `json_batch_opts`: empty, or {"journal":..., "retryUnknown":..., "timeoutMs":...}.
-    /// `on_item(index, status, task_id)` returns false to stop the batch (it also hears of
+    /// `on_item(index, status, task_id)` returns true to stop the batch, false to go on (it also hears of
     /// each wait for running tasks to end, with PAN_ERR_TASK_LIMIT and task_id PAN_BATCH_WAITING;
     /// the item is reported again
     /// when it settles); an exception it throws stops it too and is rethrown here. Throws
@@ -220,7 +224,7 @@ public:
                 c->items.push_back(BatchItem{index, status, task});
             if (!*c->fn) return 0;
             try {
-                return (*c->fn)(index, status, task) ? 0 : 1;
+                return (*c->fn)(index, status, task) ? 1 : 0;
             } catch (...) { // never unwind through C
                 c->error = std::current_exception();
                 return 1;

@@ -312,7 +312,9 @@ fn cpp_wrapper_example_waits_and_throws_pan_errors() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("100.00%") && stdout.contains("task succeeded"),
+        stdout.contains("100.00%")
+            && stdout.contains("task succeeded")
+            && stdout.contains("stopped by its callback as asked"),
         "{stdout}"
     );
     assert!(
