@@ -438,8 +438,11 @@ int32_t pan_offline_download(const char *token, const char *json_opts, int64_t *
 pan_client *pan_client_new(const char *json_config);
 
 /**
- * Free a client from `pan_client_new()`. NULL is fine; freeing twice, or while another
- * thread still uses the client, is not.
+ * Free a client from `pan_client_new()`. NULL is fine; freeing twice is not. Called while
+ * calls with this client run — from one of their callbacks (progress, batch, log, token
+ * source) or, though it is a mistake, from another thread — the free is deferred until the
+ * last of them returns; calls made with the client after this one fail with
+ * `PAN_ERR_INVALID_ARGUMENT` meanwhile.
  *
  * @param client  the client to free, or NULL (nothing is done).
  *

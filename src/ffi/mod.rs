@@ -106,6 +106,50 @@ pub const PAN_CALLBACK_FAILED: i32 = 1;
 /// `pan_client_new()`, free it with `pan_client_free()`. Thread-safe: share one per process.
 pub struct PanClient {
     inner: Client,
+    /// Calls running with this client (the low bits) and whether `pan_client_free()` was
+    /// called ([`FREED`]): a callback that frees the client of the call it runs in defers the
+    /// free to that call's return, instead of freeing what the call still uses.
+    uses: std::sync::atomic::AtomicUsize,
+}
+
+/// The bit of [`PanClient::uses`] that says the client was given to `pan_client_free()`.
+const FREED: usize = 1 << (usize::BITS - 1);
+
+/// A client in use by one call: the process-wide one, or one of `pan_client_new()` whose use
+/// is counted, so that a `pan_client_free()` meanwhile (from a callback) waits for the call.
+pub(crate) struct ClientRef {
+    /// NULL: the process-wide client.
+    owner: *const PanClient,
+    global: Option<&'static Client>,
+}
+
+impl std::ops::Deref for ClientRef {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        match self.global {
+            Some(c) => c,
+            // SAFETY: the use is counted, so the client is not freed while this lives.
+            None => unsafe { &(*self.owner).inner },
+        }
+    }
+}
+
+impl Drop for ClientRef {
+    fn drop(&mut self) {
+        if self.global.is_some() {
+            return;
+        }
+        // SAFETY: counted as in use, so still allocated.
+        let uses = unsafe { &(*self.owner).uses };
+        let before = uses.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        if before == FREED | 1 {
+            // The last use of a client freed meanwhile: free it now.
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                // SAFETY: from Box::into_raw in pan_client_new; no use is left.
+                drop(unsafe { Box::from_raw(self.owner.cast_mut()) });
+            }));
+        }
+    }
 }
 
 /// Called by `pan_offline_download_wait()` after each poll.
@@ -288,12 +332,28 @@ fn guard(f: impl FnOnce() -> Result<()>) -> i32 {
 ///
 /// # Safety
 /// `client` is NULL or a live pointer from `pan_client_new()`.
-unsafe fn client_arg<'a>(client: *const PanClient) -> Result<&'a Client> {
+unsafe fn client_arg(client: *const PanClient) -> Result<ClientRef> {
     if client.is_null() {
-        return Client::global();
+        return Client::global().map(|c| ClientRef {
+            owner: client,
+            global: Some(c),
+        });
     }
-    // SAFETY: the caller promises a live client from pan_client_new().
-    Ok(unsafe { &(*client).inner })
+    // SAFETY: the caller promises a live client from pan_client_new() (or one whose free
+    // is deferred, which the count below finds).
+    let uses = unsafe { &(*client).uses };
+    let before = uses.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    if before & FREED != 0 {
+        uses.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        return Err(Error::invalid(
+            "`client` was given to pan_client_free() (from a callback of a call still \
+             running with it): it cannot be used any more",
+        ));
+    }
+    Ok(ClientRef {
+        owner: client,
+        global: None,
+    })
 }
 
 /// A string argument for which NULL means "the client's own".
@@ -495,13 +555,17 @@ pub unsafe extern "C" fn pan_client_new(json_config: *const c_char) -> *mut PanC
         };
         Ok(Box::into_raw(Box::new(PanClient {
             inner: Client::new(config)?,
+            uses: std::sync::atomic::AtomicUsize::new(0),
         })))
     })
     .unwrap_or(std::ptr::null_mut())
 }
 
-/// Free a client from `pan_client_new()`. NULL is fine; freeing twice, or while another
-/// thread still uses the client, is not.
+/// Free a client from `pan_client_new()`. NULL is fine; freeing twice is not. Called while
+/// calls with this client run — from one of their callbacks (progress, batch, log, token
+/// source) or, though it is a mistake, from another thread — the free is deferred until the
+/// last of them returns; calls made with the client after this one fail with
+/// `PAN_ERR_INVALID_ARGUMENT` meanwhile.
 ///
 /// @param client  the client to free, or NULL (nothing is done).
 ///
@@ -510,6 +574,14 @@ pub unsafe extern "C" fn pan_client_new(json_config: *const c_char) -> *mut PanC
 #[no_mangle]
 pub unsafe extern "C" fn pan_client_free(client: *mut PanClient) {
     if client.is_null() {
+        return;
+    }
+    // SAFETY: a live client from pan_client_new(), as the caller promises.
+    let uses = unsafe { &(*client).uses };
+    let before = uses.fetch_or(FREED, std::sync::atomic::Ordering::AcqRel);
+    if before != 0 {
+        // In use by a call running now (this is its callback, or another thread's call):
+        // freed when the last of them returns.
         return;
     }
     // A panic in a destructor must not unwind into C either.

@@ -104,6 +104,29 @@ static int32_t nested_item(void *user_data, size_t index, int32_t status, int64_
     return nested_refused(user_data, task_id, 0, status);
 }
 
+/* 4. A batch callback that frees the client of the batch (issue 19: a use-after-free under
+ * valgrind): the free waits for the batch; calls made with the client meanwhile are refused. */
+struct freeing {
+    pan_client *client;
+    int freed;
+    int after_free;
+    int items;
+};
+
+static int32_t free_in_callback(void *user_data, size_t index, int32_t status, int64_t task_id) {
+    (void)index, (void)status, (void)task_id;
+    struct freeing *f = user_data;
+    f->items++;
+    if (!f->freed) {
+        pan_client_free(f->client);
+        f->freed = 1;
+        int64_t id;
+        f->after_free = pan_client_offline_download(f->client, "test-token",
+                                                    "{\"url\":\"https://example.com/z.mp4\"}", &id);
+    }
+    return 0;
+}
+
 int main(void) {
     char config[512];
     const char *base = getenv("PAN_API_BASE_URL");
@@ -176,6 +199,24 @@ int main(void) {
     CHECK(pan_offline_download_wait(c, "test-token", fresh, 0, NULL, NULL, &status) == PAN_ERR_TIMEOUT);
 
     pan_client_free(c);
+
+    {
+        char cfg[512];
+        snprintf(cfg, sizeof cfg, "{\"baseUrl\":\"%s\"}", getenv("PAN_API_BASE_URL"));
+        struct freeing f = {pan_client_new(cfg), 0, -1, 0};
+        CHECK(f.client != NULL);
+        char *res = NULL;
+        CHECK(pan_offline_download_batch(f.client, "test-token",
+                                         "[{\"url\":\"https://example.com/f1.mp4\"},"
+                                         "{\"url\":\"https://example.com/f2.mp4\"},"
+                                         "{\"url\":\"https://example.com/f3.mp4\"}]",
+                                         NULL, free_in_callback, &f, &res) == PAN_OK);
+        CHECK(f.items == 3);
+        CHECK(f.after_free == PAN_ERR_INVALID_ARGUMENT);
+        CHECK(res != NULL && strstr(res, "\"taskID\"") != NULL);
+        pan_string_free(res);
+        /* The client is freed now (valgrind in .ci/c-checks.sh: no leak, no invalid read). */
+    }
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }
