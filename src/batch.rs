@@ -421,17 +421,7 @@ impl Client {
                     // cap is (at most) how many run, and the next goes as soon as one ends.
                     if e.status() == Status::TaskLimit && running.learn_cap() {
                         if !on_wait(&ItemResult::waiting(index, &e)) {
-                            return Ok(ItemResult::failed(
-                                index,
-                                &Error::new(
-                                    Status::Cancelled,
-                                    format!(
-                                        "item {index}: not sent: the batch was stopped by its \
-                                         callback while the item waited ({})",
-                                        e.message()
-                                    ),
-                                ),
-                            ));
+                            return Ok(stopped_while_waiting(index, &e));
                         }
                         if self.wait_for_one_to_end(token, running, end.unwrap_or(patience_end)) {
                             continue;
@@ -440,17 +430,7 @@ impl Client {
                     if busy && Instant::now() + wait < patience_end {
                         // The caller hears of the wait, and may stop the batch here.
                         if !on_wait(&ItemResult::waiting(index, &e)) {
-                            return Ok(ItemResult::failed(
-                                index,
-                                &Error::new(
-                                    Status::Cancelled,
-                                    format!(
-                                        "item {index}: not sent: the batch was stopped by its \
-                                         callback while the item waited ({})",
-                                        e.message()
-                                    ),
-                                ),
-                            ));
+                            return Ok(stopped_while_waiting(index, &e));
                         }
                         std::thread::sleep(wait);
                         wait = (wait * 2).min(TASK_LIMIT_MAX_WAIT);
@@ -546,6 +526,21 @@ struct Lost {
 /// API code, an HTTP status of a gateway below 500), or it was not sent. An answer that
 /// could not be read (`BadResponse`) or was lost (`OutcomeUnknown`) may stand for a task,
 /// so the journal records nothing more for it, and a rerun does not send it blindly.
+/// An item not sent because the callback stopped the batch while the item waited (`why`).
+fn stopped_while_waiting(index: usize, why: &Error) -> ItemResult {
+    ItemResult::failed(
+        index,
+        &Error::new(
+            Status::Cancelled,
+            format!(
+                "item {index}: not sent: the batch was stopped by its callback while the item \
+                 waited ({})",
+                why.message()
+            ),
+        ),
+    )
+}
+
 /// The batch's own tasks and the running-task cap learnt from the service's refusals.
 #[derive(Debug, Default)]
 pub(crate) struct Running {

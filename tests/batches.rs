@@ -279,7 +279,7 @@ fn a_batch_learns_the_running_cap_and_sends_as_tasks_end() {
         assert_eq!(r["status"], PAN_OK, "{results}");
     }
     assert_eq!(emu.tasks_created(), ITEMS as u64);
-    let refused = support_refused_running(&emu);
+    let refused = emu.stats()["running_refused"].as_u64().expect("count");
     // The ideal: the last item can go when the tasks before it in its slot have ended,
     // (ITEMS - 1) / CAP task lengths after the start (a batch returns once all are sent).
     let ideal = ((ITEMS - 1) / CAP) as f64 * TASK_S;
@@ -291,23 +291,6 @@ fn a_batch_learns_the_running_cap_and_sends_as_tasks_end() {
     assert!(secs < ideal + 1.5, "{secs} s against an ideal of {ideal} s");
     // SAFETY: from pan_client_new.
     unsafe { pan_client_free(client) };
-}
-
-fn support_refused_running(emu: &Emulator) -> u64 {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .proxy(None)
-        .build()
-        .new_agent();
-    let text = agent
-        .get(&format!("{}/__emu/stats", emu.url))
-        .call()
-        .expect("stats")
-        .body_mut()
-        .read_to_string()
-        .expect("body");
-    let v: Value = serde_json::from_str(&text).expect("json");
-    v["running_refused"].as_u64().expect("count")
 }
 
 #[test]

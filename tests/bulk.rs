@@ -20,21 +20,6 @@ fn create(c: &Client, token: Option<&Token>) -> pan_offline::Result<i64> {
     .map(|t| t.task_id)
 }
 
-/// The most creates the server saw in any one second of its clock.
-fn max_in_any_second(emu: &Emulator) -> usize {
-    let mut t: Vec<f64> = emu
-        .requests()
-        .iter()
-        .filter(|r| r["path"] == "/api/v1/offline/download")
-        .filter_map(|r| r["mono"].as_f64())
-        .collect();
-    t.sort_by(f64::total_cmp);
-    (0..t.len())
-        .map(|i| t[i..].iter().take_while(|x| **x < t[i] + 1.0).count())
-        .max()
-        .unwrap_or(0)
-}
-
 fn refused(emu: &Emulator) -> Value {
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -96,7 +81,7 @@ fn a_client_paced_at_the_enforced_rate_gets_no_429_from_1_to_32_threads() {
         );
         // The first call goes at once: 31 intervals of 0.1 s at least.
         assert!(secs >= (CALLS - 1) as f64 / RATE * 0.99, "{secs}");
-        let most = max_in_any_second(&emu);
+        let most = emu.max_in_any_second("/api/v1/offline/download");
         assert!(
             most <= RATE as usize,
             "{threads} threads: {most} in one second"

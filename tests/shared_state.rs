@@ -25,25 +25,6 @@ fn state_dir(name: &str) -> PathBuf {
     d
 }
 
-fn stats(emu: &Emulator) -> Value {
-    control(emu, "GET", "/__emu/stats", None)
-}
-
-fn control(emu: &Emulator, method: &str, path: &str, body: Option<Value>) -> Value {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .proxy(None)
-        .build()
-        .new_agent();
-    let url = format!("{}{path}", emu.url);
-    let mut resp = match (method, body) {
-        ("POST", Some(b)) => agent.post(&url).send(b.to_string()),
-        _ => agent.get(&url).call(),
-    }
-    .expect("control route");
-    serde_json::from_str(&resp.body_mut().read_to_string().expect("body")).expect("json")
-}
-
 /// What a child process is asked to do.
 fn child_spec(emu: &Emulator, state: &str, creates: usize, extra: Value) -> Value {
     let mut config = json!({
@@ -143,7 +124,7 @@ fn twelve_processes_share_one_token_fetch_in_both_token_limit_modes() {
         let results = run_children(&vec![spec; 12]);
         let all: Vec<i64> = results.concat();
         assert_eq!(all, vec![0; 36], "{mode}: {results:?}");
-        let s = stats(&emu);
+        let s = emu.stats();
         assert_eq!(s["token_fetches"], 1, "{mode}: {s}");
         assert_eq!(s["token_fetch_refusals"], 0, "{mode}: {s}");
         assert_eq!(emu.tasks_created(), 36);
@@ -193,38 +174,18 @@ fn a_pushed_out_token_is_replaced_once_for_four_processes() {
     assert_eq!(run_children(std::slice::from_ref(&spec)), vec![vec![0]]);
     // Another program logs in three times: the stored token is pushed out.
     for _ in 0..3 {
-        let r = control(
-            &emu,
-            "POST",
-            "/__emu/login",
-            Some(json!({"clientID": "test-client"})),
-        );
+        let r = emu.login("test-client");
         assert_eq!(r["code"], 0, "{r}");
     }
     emu.reset();
     let results = run_children(&vec![spec; 4]);
     assert_eq!(results.concat(), vec![0; 4], "{results:?}");
-    let s = stats(&emu);
+    let s = emu.stats();
     assert_eq!(s["token_fetches"], 1, "{s}");
     // At most one refused use per process: each tried the pushed-out token once.
     assert!(s["evicted_uses"].as_u64().unwrap_or(99) <= 4, "{s}");
     assert!(s["evicted_uses"].as_u64().unwrap_or(0) >= 1, "{s}");
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// The most requests to `path` the server saw in any window of one second of its clock.
-fn max_in_any_second(emu: &Emulator, path: &str) -> usize {
-    let mut t: Vec<f64> = emu
-        .requests()
-        .iter()
-        .filter(|r| r["path"] == path)
-        .filter_map(|r| r["mono"].as_f64())
-        .collect();
-    t.sort_by(f64::total_cmp);
-    (0..t.len())
-        .map(|i| t[i..].iter().take_while(|x| **x < t[i] + 1.0).count())
-        .max()
-        .unwrap_or(0)
 }
 
 /// 4 processes at a shared `createQps` of 2 against a server that refuses the third request
@@ -242,13 +203,13 @@ fn four_processes_hold_the_shared_rate(state: &str, label: &str) {
     let results = run_children(&vec![spec; 4]);
     let secs = t.elapsed().as_secs_f64();
     assert_eq!(results.concat(), vec![0; 12], "{label}: {results:?}");
-    let s = stats(&emu);
+    let s = emu.stats();
     assert_eq!(
         s["rate_refused"]["create"].as_u64().unwrap_or(0),
         0,
         "{label}: {s}"
     );
-    let most = max_in_any_second(&emu, "/api/v1/offline/download");
+    let most = emu.max_in_any_second("/api/v1/offline/download");
     assert!(most <= 2, "{label}: {most} creates in one second");
     assert_eq!(s["token_fetches"], 1, "{label}: {s}");
     println!(
@@ -318,7 +279,7 @@ fn four_processes_share_the_rate_and_the_token_through_redis() {
     let spec = child_spec(&emu, &redis.url(), 2, json!({}));
     let results = run_children(&vec![spec; 12]);
     assert_eq!(results.concat(), vec![0; 24], "{results:?}");
-    assert_eq!(stats(&emu)["token_fetches"], 1);
+    assert_eq!(emu.stats()["token_fetches"], 1);
 }
 
 #[test]
@@ -383,7 +344,7 @@ fn a_pause_ends_without_a_burst() {
     for g in &gaps[1..] {
         assert!(*g >= 0.5, "a burst after the pause: gaps {gaps:?}");
     }
-    assert_eq!(max_in_any_second(&emu, "/api/v1/offline/download"), 2);
+    assert_eq!(emu.max_in_any_second("/api/v1/offline/download"), 2);
 }
 
 /// The gateway's own 429 (HTTP 429, no envelope, `Retry-After`) pauses like the envelope's.
@@ -406,7 +367,7 @@ fn a_gateway_429_is_a_rate_limit() {
         "{:?}",
         t.elapsed()
     );
-    assert_eq!(stats(&emu)["rate_refused"]["create"], 1);
+    assert_eq!(emu.stats()["rate_refused"]["create"], 1);
     // Without retries, the status says what happened.
     let c = support::client(&emu, r#","maxRetries":0"#);
     let e = c

@@ -109,6 +109,35 @@ impl Emulator {
         self.control("/__emu/reset", Some("{}"));
     }
 
+    /// The emulator's counters (GET /__emu/stats): token fetches, evicted uses, refusals...
+    pub fn stats(&self) -> Value {
+        self.control("/__emu/stats", None)
+    }
+
+    /// Another program's token fetch for `client_id` (POST /__emu/login): the envelope.
+    pub fn login(&self, client_id: &str) -> Value {
+        self.control(
+            "/__emu/login",
+            Some(&serde_json::json!({ "clientID": client_id }).to_string()),
+        )
+    }
+
+    /// The most requests to `path` the emulator received in any one second of its clock
+    /// (their `mono` arrival times).
+    pub fn max_in_any_second(&self, path: &str) -> usize {
+        let mut t: Vec<f64> = self
+            .requests()
+            .iter()
+            .filter(|r| r["path"] == path)
+            .filter_map(|r| r["mono"].as_f64())
+            .collect();
+        t.sort_by(f64::total_cmp);
+        (0..t.len())
+            .map(|i| t[i..].iter().take_while(|x| **x < t[i] + 1.0).count())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Changes the emulator's settings (see /__emu/config in the emulator).
     pub fn configure(&self, json: &str) {
         self.control("/__emu/config", Some(json));
